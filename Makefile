@@ -1,0 +1,26 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up everything it
+# needs on a fresh clone: a pinned uv in .tools/, then the locked environment in .venv/.
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+PYTHON ?= python3
+
+.PHONY: demo test lint env
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+env: $(UV)
+	$(UV) sync --frozen --quiet
+
+demo: env
+	.venv/bin/careloop serve --demo
+
+lint: env
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/mypy --strict domain
+
+test: lint
+	.venv/bin/pytest

@@ -1,0 +1,137 @@
+"""The dependencies every route declares: the runtime, the caller, the command context,
+read-your-writes waits. Tenant isolation on the read side is `visible()`, on the write side
+the unit of work's `get()`: one rule (`Actor.can_see_tenant`) behind both."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import InvalidTokenError, decode_token
+from api.errors import ProblemError
+from api.runtime import Runtime
+from domain.shared.context import Actor, CommandContext, Role
+from domain.shared.errors import NotFoundError
+from projections.platform.runner import wait_for_position
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def current_actor(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ProblemError(
+            401,
+            "A bearer token is required.",
+            "unauthorized",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        return decode_token(runtime.settings.jwt_secret, credentials.credentials)
+    except InvalidTokenError as e:
+        raise ProblemError(
+            401, str(e), "unauthorized", headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def require(*roles: Role) -> Callable[[Actor], Actor]:
+    """A dependency that admits only these roles (403 for any other)."""
+    allowed = frozenset(roles)
+
+    def check(actor: ActorDep) -> Actor:
+        if actor.role not in allowed:
+            raise ProblemError(
+                403,
+                f"The role '{actor.role.value}' may not do this.",
+                "forbidden",
+            )
+        return actor
+
+    return check
+
+
+def visible(actor: Actor, doc: dict[str, Any] | None, what: str, key: object) -> dict[str, Any]:
+    """A read-model row the actor may see, or 404: another tenant's row does not exist."""
+    if doc is None or not actor.can_see_tenant(_uuid_or_none(doc.get("tenantId"))):
+        raise NotFoundError(f"No {what} with id {key}.")
+    return doc
+
+
+def tenant_scope(actor: Actor, tenant_id: uuid.UUID) -> str:
+    """A tenant id from a path, if the actor may see that tenant; else 404."""
+    if not actor.can_see_tenant(tenant_id):
+        raise NotFoundError(f"No tenant with id {tenant_id}.")
+    return str(tenant_id)
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+async def command_context(
+    request: Request,
+    actor: ActorDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+    correlation_id: Annotated[
+        str | None, Header(alias="X-Correlation-ID", min_length=1, max_length=200)
+    ] = None,
+) -> CommandContext:
+    body = await request.body()
+    fingerprint = hashlib.sha256(
+        b"\n".join([request.method.encode(), request.url.path.encode(), body])
+    ).hexdigest()
+    request_id = str(uuid.uuid4())
+    return CommandContext(
+        actor=actor,
+        correlation_id=correlation_id or request_id,
+        causation_id=f"request:{request_id}",
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+
+
+CommandDep = Annotated[CommandContext, Depends(command_context)]
+
+
+def read_model(name: str) -> Callable[..., None]:
+    """`?minPosition=N`: wait until read model `name` has processed position N."""
+
+    def wait(
+        runtime: RuntimeDep,
+        min_position: Annotated[int | None, Query(alias="minPosition", ge=0)] = None,
+    ) -> None:
+        if min_position is None:
+            return
+        timeout = runtime.settings.min_position_timeout_seconds
+        if not wait_for_position(runtime.store, name, min_position, timeout):
+            raise ProblemError(
+                503,
+                f"The read model '{name}' has not reached position {min_position} yet.",
+                "read-model-behind",
+                headers={"Retry-After": "1"},
+            )
+
+    return wait

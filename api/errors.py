@@ -1,0 +1,137 @@
+"""Every error leaves as application/problem+json (RFC 9457), mapped here and only here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.shared.errors import (
+    ConflictError,
+    DomainError,
+    FeatureDisabledError,
+    ForbiddenError,
+    GoneError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+_STATUS_OF: list[tuple[type[DomainError], int, str]] = [
+    (NotFoundError, 404, "not-found"),
+    (FeatureDisabledError, 403, "feature-disabled"),
+    (ForbiddenError, 403, "forbidden"),
+    (ConflictError, 409, "conflict"),
+    (InvalidInputError, 422, "invalid-input"),
+    (GoneError, 410, "gone"),
+]
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    410: "Gone",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class ProblemError(Exception):
+    """An HTTP-level problem raised by the API layer itself (auth, read-model waits)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug or _TITLES.get(status, "error").lower().replace(" ", "-")
+        self.headers = headers
+        self.extra = extra
+
+
+def problem(
+    status: int,
+    detail: str,
+    slug: str,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:careloop:problem:{slug}",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        errors.append(
+            {
+                "field": ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc),
+                "in": loc[0] if loc else "body",
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "invalid"),
+            }
+        )
+    return errors
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        for cls, status, slug in _STATUS_OF:
+            if isinstance(exc, cls):
+                errors = exc.errors if isinstance(exc, InvalidInputError) else None
+                return problem(status, exc.detail, slug, exc.title, errors, **exc.extra)
+        return problem(400, exc.detail, "domain-error", exc.title)
+
+    @app.exception_handler(ProblemError)
+    async def problem_error(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem(exc.status, exc.detail, exc.slug, headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422, "The request did not validate.", "validation", errors=_field_errors(exc)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(
+            exc.status_code,
+            str(exc.detail),
+            _TITLES.get(exc.status_code, "error").lower().replace(" ", "-"),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(500, "Something went wrong on our side.", "internal")

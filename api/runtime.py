@@ -1,0 +1,181 @@
+"""The composition root: builds the event log, read store, projections and services from
+settings, for the API, the workers and the CLI alike."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from api.settings import Settings
+from domain.people.application import People
+from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
+from domain.shared.commands import CommandBus
+from domain.shared.eventlog import EventLog
+from projections.directory.projection import DirectoryProjection
+from projections.directory.view import DirectoryView
+from projections.platform.projection import Projection
+from projections.platform.runner import ProjectionRunner, Status
+from projections.platform.store import PostgresReadStore, ReadStore, SQLiteReadStore
+from projections.platform.wakeup import PostgresListener, WakeHub
+from projections.tenants.projection import TenantProjection
+from projections.tenants.view import TenantView
+
+log = logging.getLogger(__name__)
+
+
+def postgres_env(settings: Settings, create_tables: bool) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    assert settings.database_url
+    params = conninfo_to_dict(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(params.get("port", "5432")),
+        "POSTGRES_USER": str(params.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(params.get("password", "")),
+        "POSTGRES_SCHEMA": settings.database_schema,
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_MAX_OVERFLOW": "20",
+        # Never enable POSTGRES_ENABLE_DB_FUNCTIONS: it skips the table lock that keeps
+        # positions gap-free for tailing readers (see docs/decisions/0002).
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        "CREATE_TABLE": "y" if create_tables else "n",
+    }
+
+
+def create_schema(settings: Settings) -> None:
+    import psycopg
+    from psycopg import sql
+
+    assert settings.database_url
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(settings.database_schema)
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Views:
+    tenants: TenantView
+    directory: DirectoryView
+
+
+class Runtime:
+    """Everything one process needs. `create_tables` is on for the embedded default, for
+    `careloop db init` and for tests; production processes start with it off."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        create_tables: bool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.ids = ids or RandomIds()
+        embedded = settings.is_embedded
+        if create_tables is None:
+            create_tables = embedded
+        self.store: ReadStore
+        if embedded:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.log = EventLog(
+                env={
+                    "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                    "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite3"),
+                    "SQLITE_LOCK_TIMEOUT": "10",
+                }
+            )
+            self.store = SQLiteReadStore(settings.data_dir / "readmodels.sqlite3")
+        else:
+            if create_tables:
+                create_schema(settings)
+            self.log = EventLog(env=postgres_env(settings, create_tables))
+            assert settings.database_url
+            self.store = PostgresReadStore(settings.database_url, settings.database_schema)
+        self.commands = CommandBus(self.log, self.clock, self.ids)
+        self.people = People()
+
+        self.projections: list[Projection] = [TenantProjection(), DirectoryProjection()]
+        self.runners = {
+            p.name: ProjectionRunner(p, self.log, self.store, settings.projection_batch_size)
+            for p in self.projections
+        }
+        self.views = Views(tenants=TenantView(self.store), directory=DirectoryView(self.store))
+
+        self.hub = WakeHub()
+        self.log.add_listener(self.hub.poke)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def event_channel(self) -> str:
+        """The NOTIFY channel the library's PostgreSQL recorder signals on every insert."""
+        return str(getattr(self.log.recorder, "channel_name", "careloop_events"))
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.settings.is_embedded else "postgresql"
+
+    # -- projections ------------------------------------------------------------------
+
+    def start_projections(self) -> None:
+        """Follow the log in background threads, one per projection."""
+        if not self.settings.is_embedded:
+            assert self.settings.database_url
+            listener = PostgresListener(
+                self.settings.database_url, self.event_channel, self.hub, self._stop
+            )
+            listener.start()
+            self._threads.append(listener)
+        for runner in self.runners.values():
+            wake = self.hub.subscribe()
+            thread = threading.Thread(
+                target=runner.run_forever,
+                args=(wake, self._stop),
+                name=f"projection-{runner.name}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def catch_up(self) -> None:
+        """Bring every read model up to the head, in this thread."""
+        for runner in self.runners.values():
+            runner.catch_up()
+
+    def projection_status(self) -> list[Status]:
+        return [runner.status() for runner in self.runners.values()]
+
+    # -- health -----------------------------------------------------------------------
+
+    def check_store(self) -> dict[str, Any]:
+        return {"ok": True, "backend": self.backend, "head": self.log.head()}
+
+    def check_broker(self) -> dict[str, Any]:
+        if not self.settings.redis_url:
+            return {"ok": True, "backend": "in-process"}
+        import redis
+
+        try:
+            client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2)
+            client.ping()
+            client.close()
+            return {"ok": True, "backend": "redis"}
+        except redis.RedisError as e:
+            return {"ok": False, "backend": "redis", "error": type(e).__name__}
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        self.store.close()
+        self.log.close()

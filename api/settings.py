@@ -1,0 +1,38 @@
+"""CareLoop's one settings class. Nothing else reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "careloop-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CARELOOP_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset means SQLite under data_dir"
+    )
+    database_schema: str = Field(default="public", description="PostgreSQL schema to use")
+    redis_url: str | None = Field(default=None, description="Redis URL for Dramatiq")
+    data_dir: Path = Field(default=Path(".careloop"), description="embedded data directory")
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, description="HS256 secret for JWTs")
+    jwt_ttl_seconds: int = Field(default=12 * 3600, description="lifetime of minted tokens")
+    projection_batch_size: int = Field(default=500, ge=1, le=10_000)
+    min_position_timeout_seconds: float = Field(default=5.0, ge=0, le=30)
+    feedback_window_seconds: float = Field(default=300.0, gt=0)
+    survey_token_expiry_days: int = Field(default=30, ge=1)
+    webhook_allow_private: bool = False
+
+    @property
+    def is_embedded(self) -> bool:
+        return not self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

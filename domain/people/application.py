@@ -1,0 +1,153 @@
+"""People, tenants and flags: the commands of the people context."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.careteam.connection import Connection
+from domain.people.errors import InvalidTimezoneError, StaffNotActiveError, UnknownFlagError
+from domain.people.flags import Flag
+from domain.people.patient import Patient
+from domain.people.staff import Staff, StaffType
+from domain.people.tenant import Tenant
+from domain.shared.errors import InvalidInputError
+from domain.shared.unit_of_work import UnitOfWork
+
+
+def parse_flag(name: str) -> Flag:
+    try:
+        return Flag(name)
+    except ValueError:
+        raise UnknownFlagError(f"There is no feature flag named '{name}'.") from None
+
+
+def practising_doctor(uow: UnitOfWork, doctor_id: uuid.UUID) -> Staff:
+    """The acting doctor, who must be active and approved to invite, note or be assigned."""
+    staff = uow.find(Staff, doctor_id)
+    if staff is None or not staff.is_practising_doctor:
+        raise StaffNotActiveError("Only an active, approved doctor of this clinic may do this.")
+    return staff
+
+
+class People:
+    """Tenants, staff, patients and feature flags."""
+
+    def create_tenant(self, uow: UnitOfWork, name: str) -> dict[str, Any]:
+        """Creates a tenant with every feature flag off."""
+        tenant = Tenant(id=uow.new_id(), name=name, timestamp=uow.now)
+        uow.add(tenant)
+        return {"id": str(tenant.id)}
+
+    def set_flag(
+        self, uow: UnitOfWork, tenant_id: uuid.UUID, flag_name: str, enabled: bool
+    ) -> dict[str, Any]:
+        """Turns a flag on or off; setting it to its current value records nothing."""
+        tenant = uow.get(Tenant, tenant_id, "tenant")
+        flag = parse_flag(flag_name)
+        tenant.set_flag(flag, enabled, uow.now)
+        return {"tenantId": str(tenant.id), "flag": flag.value, "enabled": enabled}
+
+    def register_staff(
+        self,
+        uow: UnitOfWork,
+        tenant_id: uuid.UUID,
+        staff_type: StaffType,
+        first_name: str,
+        last_name: str,
+        email: str,
+    ) -> dict[str, Any]:
+        """Registers an active staff member; a doctor starts unapproved."""
+        tenant = uow.get(Tenant, tenant_id, "tenant")
+        staff = Staff(
+            id=uow.new_id(),
+            tenant_id=tenant.id,
+            staff_type=staff_type.value,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            timestamp=uow.now,
+        )
+        uow.add(staff)
+        return {"id": str(staff.id)}
+
+    def approve_staff(self, uow: UnitOfWork, staff_id: uuid.UUID) -> dict[str, Any]:
+        staff = uow.get(Staff, staff_id, "staff member")
+        staff.approve(uow.now)
+        return {"id": str(staff.id), "approved": staff.approved, "active": staff.active}
+
+    def deactivate_staff(self, uow: UnitOfWork, staff_id: uuid.UUID) -> dict[str, Any]:
+        staff = uow.get(Staff, staff_id, "staff member")
+        staff.deactivate(uow.now)
+        return {"id": str(staff.id), "approved": staff.approved, "active": staff.active}
+
+    def invite_patient(
+        self,
+        uow: UnitOfWork,
+        first_name: str,
+        last_name: str,
+        email: str,
+        timezone: str,
+        additional_therapist_ids: list[uuid.UUID],
+    ) -> dict[str, Any]:
+        """Creates the patient, the inviting doctor's connection, then one connection per
+        additional therapist, all or nothing.
+
+        Duplicates in `additional_therapist_ids` and the caller's own id are dropped, so
+        each therapist is connected once. Any id that is not an active, approved DOCTOR of
+        the caller's tenant rejects the whole invite, naming every such id.
+        """
+        inviter = practising_doctor(uow, uow.actor.user_id)
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidTimezoneError(
+                f"'{timezone}' is not an IANA time zone.",
+                errors=[{"field": "timezone", "message": "unknown time zone"}],
+            ) from None
+
+        additional: list[uuid.UUID] = []
+        for therapist_id in additional_therapist_ids:
+            if therapist_id != inviter.id and therapist_id not in additional:
+                additional.append(therapist_id)
+        invalid = [
+            t
+            for t in additional
+            if (s := uow.find(Staff, t)) is None
+            or s.tenant_id != inviter.tenant_id
+            or not s.is_practising_doctor
+        ]
+        if invalid:
+            raise InvalidInputError(
+                "Every additional therapist must be an active, approved doctor of this "
+                f"clinic; these are not: {', '.join(map(str, invalid))}.",
+                errors=[
+                    {
+                        "field": "additionalTherapistIds",
+                        "index": additional_therapist_ids.index(t),
+                        "value": str(t),
+                        "message": "not an active, approved doctor of this clinic",
+                    }
+                    for t in invalid
+                ],
+            )
+
+        assert inviter.tenant_id is not None
+        patient = Patient(
+            id=uow.new_id(),
+            tenant_id=inviter.tenant_id,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            timezone=timezone,
+            invited_by=inviter.id,
+            timestamp=uow.now,
+        )
+        uow.add(patient)
+        therapist_ids = [inviter.id, *additional]
+        for therapist_id in therapist_ids:
+            uow.add(
+                Connection.assign(inviter.tenant_id, patient.id, therapist_id, inviter.id, uow.now)
+            )
+        return {"patientId": str(patient.id), "therapistIds": [str(t) for t in therapist_ids]}

@@ -1,0 +1,67 @@
+"""A unit of work: the aggregates one command loads and changes, saved atomically.
+
+Loading goes through `get`, which is where tenant isolation is enforced for the whole
+write side: an aggregate of another tenant is indistinguishable from one that does not
+exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TypeVar
+
+from domain.shared.aggregate import CareLoopAggregate
+from domain.shared.clock import Clock, IdSource
+from domain.shared.context import Actor, CommandContext
+from domain.shared.errors import NotFoundError
+from domain.shared.eventlog import EventLog
+
+A = TypeVar("A", bound=CareLoopAggregate)
+
+
+class UnitOfWork:
+    def __init__(self, log: EventLog, ctx: CommandContext, clock: Clock, ids: IdSource) -> None:
+        self.log = log
+        self.ctx = ctx
+        self._clock = clock
+        self._ids = ids
+        self.now: datetime = clock.now()
+        self._changed: dict[uuid.UUID, CareLoopAggregate] = {}
+
+    @property
+    def actor(self) -> Actor:
+        return self.ctx.actor
+
+    def new_id(self) -> uuid.UUID:
+        return self._ids.new_id()
+
+    def find(self, cls: type[A], aggregate_id: uuid.UUID) -> A | None:
+        """The aggregate, or None if it does not exist, is another type, or is in a
+        tenant the actor may not see."""
+        if aggregate_id in self._changed:
+            cached = self._changed[aggregate_id]
+            return cached if isinstance(cached, cls) else None
+        aggregate = self.log.find(aggregate_id)
+        if not isinstance(aggregate, cls):
+            return None
+        if not self.actor.can_see_tenant(aggregate.tenant_id):
+            return None
+        return aggregate
+
+    def get(self, cls: type[A], aggregate_id: uuid.UUID, what: str | None = None) -> A:
+        aggregate = self.find(cls, aggregate_id)
+        if aggregate is None:
+            raise NotFoundError(f"No {what or cls.__name__.lower()} with id {aggregate_id}.")
+        self._changed[aggregate_id] = aggregate
+        return aggregate
+
+    def add(self, aggregate: CareLoopAggregate) -> None:
+        self._changed[aggregate.id] = aggregate
+
+    def commit(self) -> int | None:
+        """Save every pending event atomically; the highest position written, or None."""
+        changed = [a for a in self._changed.values() if a.pending_events]
+        if not changed:
+            return None
+        return self.log.record(changed, self.ctx, self._clock.now())

@@ -1,0 +1,73 @@
+"""What a read model declares: its name, tables, the events it folds, and how."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from eventsourcing.utils import get_topic
+
+from projections.platform.store import Changes, Doc, ReadStore
+
+
+class Batch:
+    """The rows one batch of events touches: reads go through a cache, writes are
+    buffered and committed with the new tracking position in one transaction."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self.store = store
+        self._cache: dict[tuple[str, str], Doc | None] = {}
+        self.changes = Changes()
+
+    def get(self, table: str, key: str) -> Doc | None:
+        cache_key = (table, key)
+        if cache_key not in self._cache:
+            self._cache[cache_key] = self.store.get(table, key)
+        doc = self._cache[cache_key]
+        return None if doc is None else doc
+
+    def prefetch(self, table: str, keys: Iterable[str]) -> None:
+        missing = [k for k in set(keys) if (table, k) not in self._cache]
+        found = self.store.get_many(table, missing)
+        for key in missing:
+            self._cache[(table, key)] = found.get(key)
+
+    def put(self, table: str, key: str, tenant_id: str | None, doc: Doc) -> None:
+        self._cache[(table, key)] = doc
+        self.changes.rows[(table, key)] = (tenant_id, doc)
+
+    def delete(self, table: str, key: str) -> None:
+        self._cache[(table, key)] = None
+        self.changes.rows[(table, key)] = None
+
+    def list(self, table: str, tenant_id: str | None) -> list[Doc]:
+        """Committed rows of a tenant overlaid with this batch's own changes."""
+        rows = {d["id"]: d for d in self.store.list(table, tenant_id)}
+        for (t, key), value in self.changes.rows.items():
+            if t != table:
+                continue
+            if value is None:
+                rows.pop(key, None)
+            elif tenant_id is None or value[0] == tenant_id:
+                rows[key] = value[1]
+        return [rows[k] for k in sorted(rows)]
+
+
+class Projection(ABC):
+    """A read model: a pure fold over some event types, stored in its own tables."""
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[str, ...]]
+    handles: ClassVar[tuple[type[Any], ...]]
+
+    @classmethod
+    def topics(cls) -> list[str]:
+        return sorted(get_topic(event_cls) for event_cls in cls.handles)
+
+    def prepare(self, batch: Batch, events: list[Any]) -> None:  # noqa: B027
+        """Optionally prefetch the rows a whole batch will touch, in few queries."""
+
+    @abstractmethod
+    def apply(self, batch: Batch, event: Any, position: int) -> None:
+        """Fold one event into the batch's rows."""

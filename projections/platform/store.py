@@ -1,0 +1,333 @@
+"""Read-model storage: JSON documents keyed by id, plus one tracking row per projection.
+
+Both backends implement one interface, so every projection runs unchanged on SQLite (the
+embedded default) and PostgreSQL, and one contract test checks both. A batch of rows and
+the projection's new position are written in one transaction, guarded by the position the
+batch started from: if another runner moved it, the whole batch rolls back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Doc = dict[str, Any]
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def checked(identifier: str) -> str:
+    if not _IDENT.match(identifier):
+        raise ValueError(f"not a safe SQL identifier: {identifier!r}")
+    return identifier
+
+
+class TrackingConflictError(RuntimeError):
+    """Another runner advanced this projection first; the batch was rolled back."""
+
+
+@dataclass
+class Changes:
+    """The rows one batch writes: (table, id) -> (tenant_id, doc), or None to delete."""
+
+    rows: dict[tuple[str, str], tuple[str | None, Doc] | None] = field(default_factory=dict)
+
+    def upserts(self, table: str) -> list[tuple[str, str | None, str]]:
+        return [
+            (key, v[0], json.dumps(v[1], separators=(",", ":")))
+            for (t, key), v in self.rows.items()
+            if t == table and v is not None
+        ]
+
+    def deletes(self, table: str) -> list[tuple[str]]:
+        return [(key,) for (t, key), v in self.rows.items() if t == table and v is None]
+
+    def tables(self) -> set[str]:
+        return {t for t, _ in self.rows}
+
+
+class ReadStore(ABC):
+    """Documents and tracking positions, on one database."""
+
+    @abstractmethod
+    def create(self, name: str, tables: Iterable[str]) -> None:
+        """Create a projection's tables and tracking row if they do not exist."""
+
+    @abstractmethod
+    def position(self, name: str) -> int: ...
+
+    @abstractmethod
+    def get(self, table: str, key: str) -> Doc | None: ...
+
+    @abstractmethod
+    def get_many(self, table: str, keys: Iterable[str]) -> dict[str, Doc]: ...
+
+    @abstractmethod
+    def list(self, table: str, tenant_id: str | None = None) -> list[Doc]:
+        """Every row of a table, or of one tenant, in insertion-independent id order."""
+
+    @abstractmethod
+    def commit(self, name: str, expected: int, position: int, changes: Changes) -> None:
+        """Write `changes` and move the tracking row from `expected` to `position`, atomically."""
+
+    @abstractmethod
+    def reset(self, name: str, tables: Iterable[str]) -> None:
+        """Empty a projection's tables and set its position to 0 (tests and rebuilds)."""
+
+    def elect(self, name: str) -> AbstractContextManager[bool]:
+        """Hold the right to run projection `name`; yields False if another process has it."""
+        return nullcontext(True)
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class SQLiteReadStore(ReadStore):
+    """Read models in one SQLite file (WAL mode); one connection per thread."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def create(self, name: str, tables: Iterable[str]) -> None:
+        conn = self._conn()
+        with self._write_lock:
+            for table in tables:
+                t = checked(table)
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {t} "
+                    "(id TEXT PRIMARY KEY, tenant_id TEXT, doc TEXT NOT NULL)"
+                )
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_tenant ON {t} (tenant_id)")
+            tracking = checked(f"{name}_tracking")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {tracking} "
+                "(id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)"
+            )
+            conn.execute(f"INSERT OR IGNORE INTO {tracking} (id, position) VALUES (1, 0)")
+
+    def position(self, name: str) -> int:
+        row = (
+            self._conn()
+            .execute(f"SELECT position FROM {checked(name + '_tracking')} WHERE id = 1")
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def get(self, table: str, key: str) -> Doc | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT doc FROM {checked(table)} WHERE id = ?", (key,))
+            .fetchone()
+        )
+        return json.loads(row[0]) if row else None
+
+    def get_many(self, table: str, keys: Iterable[str]) -> dict[str, Doc]:
+        keys = list(keys)
+        found: dict[str, Doc] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, doc in self._conn().execute(
+                f"SELECT id, doc FROM {checked(table)} WHERE id IN ({marks})", chunk
+            ):
+                found[key] = json.loads(doc)
+        return found
+
+    def list(self, table: str, tenant_id: str | None = None) -> list[Doc]:
+        t = checked(table)
+        if tenant_id is None:
+            rows = self._conn().execute(f"SELECT doc FROM {t} ORDER BY id")
+        else:
+            rows = self._conn().execute(
+                f"SELECT doc FROM {t} WHERE tenant_id = ? ORDER BY id", (tenant_id,)
+            )
+        return [json.loads(doc) for (doc,) in rows]
+
+    def commit(self, name: str, expected: int, position: int, changes: Changes) -> None:
+        conn = self._conn()
+        tracking = checked(f"{name}_tracking")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in changes.tables():
+                    t = checked(table)
+                    conn.executemany(
+                        f"INSERT INTO {t} (id, tenant_id, doc) VALUES (?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, "
+                        "doc = excluded.doc",
+                        changes.upserts(table),
+                    )
+                    conn.executemany(f"DELETE FROM {t} WHERE id = ?", changes.deletes(table))
+                cur = conn.execute(
+                    f"UPDATE {tracking} SET position = ? WHERE id = 1 AND position = ?",
+                    (position, expected),
+                )
+                if cur.rowcount != 1:
+                    raise TrackingConflictError(f"{name} moved past {expected}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def reset(self, name: str, tables: Iterable[str]) -> None:
+        conn = self._conn()
+        with self._write_lock:
+            for table in tables:
+                conn.execute(f"DELETE FROM {checked(table)}")
+            conn.execute(f"UPDATE {checked(name + '_tracking')} SET position = 0")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+class PostgresReadStore(ReadStore):
+    """Read models in PostgreSQL (JSONB documents) through a psycopg_pool pool."""
+
+    def __init__(self, conninfo: str, schema: str = "public", max_size: int = 10) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.conninfo = conninfo
+        self.schema = checked(schema)
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"options": f"-c search_path={self.schema}", "autocommit": True},
+            open=True,
+        )
+        self._elected: dict[str, Any] = {}
+
+    def create(self, name: str, tables: Iterable[str]) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('careloop:ddl'))")
+            for table in tables:
+                t = checked(table)
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {t} "
+                    "(id TEXT PRIMARY KEY, tenant_id TEXT, doc JSONB NOT NULL)"
+                )
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_tenant ON {t} (tenant_id)")
+            tracking = checked(f"{name}_tracking")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {tracking} "
+                "(id INTEGER PRIMARY KEY CHECK (id = 1), position BIGINT NOT NULL)"
+            )
+            conn.execute(
+                f"INSERT INTO {tracking} (id, position) VALUES (1, 0) ON CONFLICT DO NOTHING"
+            )
+
+    def position(self, name: str) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT position FROM {checked(name + '_tracking')} WHERE id = 1"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def get(self, table: str, key: str) -> Doc | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(f"SELECT doc FROM {checked(table)} WHERE id = %s", (key,)).fetchone()
+        return dict(row[0]) if row else None
+
+    def get_many(self, table: str, keys: Iterable[str]) -> dict[str, Doc]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT id, doc FROM {checked(table)} WHERE id = ANY(%s)", (keys,)
+            ).fetchall()
+        return {key: dict(doc) for key, doc in rows}
+
+    def list(self, table: str, tenant_id: str | None = None) -> list[Doc]:
+        t = checked(table)
+        with self.pool.connection() as conn:
+            if tenant_id is None:
+                rows = conn.execute(f"SELECT doc FROM {t} ORDER BY id").fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT doc FROM {t} WHERE tenant_id = %s ORDER BY id", (tenant_id,)
+                ).fetchall()
+        return [dict(doc) for (doc,) in rows]
+
+    def commit(self, name: str, expected: int, position: int, changes: Changes) -> None:
+        tracking = checked(f"{name}_tracking")
+        with self.pool.connection() as conn, conn.transaction():
+            cur = conn.execute(
+                f"UPDATE {tracking} SET position = %s WHERE id = 1 AND position = %s",
+                (position, expected),
+            )
+            if cur.rowcount != 1:
+                raise TrackingConflictError(f"{name} moved past {expected}")
+            with conn.cursor() as c:
+                for table in changes.tables():
+                    t = checked(table)
+                    upserts = changes.upserts(table)
+                    if upserts:
+                        c.executemany(
+                            f"INSERT INTO {t} (id, tenant_id, doc) VALUES (%s, %s, %s::jsonb) "
+                            "ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, "
+                            "doc = EXCLUDED.doc",
+                            upserts,
+                        )
+                    deletes = changes.deletes(table)
+                    if deletes:
+                        c.executemany(f"DELETE FROM {t} WHERE id = %s", deletes)
+
+    def reset(self, name: str, tables: Iterable[str]) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            for table in tables:
+                conn.execute(f"DELETE FROM {checked(table)}")
+            conn.execute(f"UPDATE {checked(name + '_tracking')} SET position = 0")
+
+    @contextmanager
+    def elect(self, name: str) -> Iterator[bool]:
+        """A session-level advisory lock: one runner per projection across processes."""
+        import psycopg
+
+        conn = psycopg.connect(self.conninfo, autocommit=True)
+        try:
+            row = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s))", (f"careloop:projection:{name}",)
+            ).fetchone()
+            yield bool(row and row[0])
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def describe(store: ReadStore) -> Mapping[str, str]:
+    if isinstance(store, PostgresReadStore):
+        return {"backend": "postgresql", "schema": store.schema}
+    assert isinstance(store, SQLiteReadStore)
+    return {"backend": "sqlite", "path": store.path}

@@ -1,0 +1,66 @@
+"""Real PostgreSQL and Redis for tests: skipped locally when absent, a failure under CI=true."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+
+PG_URL = os.environ.get("CARELOOP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CARELOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    if _answers(host, port):
+        return
+    message = f"{name} does not answer on {host}:{port}"
+    if in_ci():
+        pytest.fail(f"{message}, and CI=true: tests of real components must run in CI")
+    pytest.skip(message)
+
+
+def postgres_url() -> str:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import psycopg
+
+    for user in ("postgres", "root"):
+        url = PG_URL.replace("postgres@", f"{user}@", 1) if user != "postgres" else PG_URL
+        try:
+            with psycopg.connect(url, connect_timeout=3):
+                return url
+        except psycopg.OperationalError:
+            continue
+    if in_ci():
+        pytest.fail("PostgreSQL answers but refuses both users 'postgres' and 'root'")
+    pytest.skip("PostgreSQL refuses both users 'postgres' and 'root'")
+
+
+def redis_url() -> str:
+    require_service("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+def new_schema_name() -> str:
+    return f"t_{uuid.uuid4().hex[:16]}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
