@@ -9,10 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.settings import Settings
+from domain.careteam.application import CareTeams
+from domain.messaging.application import Conversations
 from domain.people.application import People
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog
+from projections.careteam.projection import CareTeamProjection
+from projections.careteam.queries import CareTeamQueries
+from projections.careteam.view import CareTeamView
+from projections.conversations.projection import ConversationProjection
+from projections.conversations.view import ConversationView
 from projections.directory.projection import DirectoryProjection
 from projections.directory.view import DirectoryView
 from projections.platform.projection import Projection
@@ -64,6 +71,8 @@ def create_schema(settings: Settings) -> None:
 class Views:
     tenants: TenantView
     directory: DirectoryView
+    care_team: CareTeamView
+    conversations: ConversationView
 
 
 class Runtime:
@@ -102,13 +111,26 @@ class Runtime:
             self.store = PostgresReadStore(settings.database_url, settings.database_schema)
         self.commands = CommandBus(self.log, self.clock, self.ids)
         self.people = People()
+        self.care_teams = CareTeams()
+        self.conversations = Conversations()
 
-        self.projections: list[Projection] = [TenantProjection(), DirectoryProjection()]
+        self.projections: list[Projection] = [
+            TenantProjection(),
+            DirectoryProjection(),
+            CareTeamProjection(),
+            ConversationProjection(),
+        ]
         self.runners = {
             p.name: ProjectionRunner(p, self.log, self.store, settings.projection_batch_size)
             for p in self.projections
         }
-        self.views = Views(tenants=TenantView(self.store), directory=DirectoryView(self.store))
+        self.views = Views(
+            tenants=TenantView(self.store),
+            directory=DirectoryView(self.store),
+            care_team=CareTeamView(self.store),
+            conversations=ConversationView(self.store),
+        )
+        self.care_team_queries = CareTeamQueries(self.log, self.views.care_team)
 
         self.hub = WakeHub()
         self.log.add_listener(self.hub.poke)

@@ -10,18 +10,39 @@ from pydantic.alias_generators import to_camel
 
 from domain.people.staff import StaffType
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# No control characters: PostgreSQL cannot store U+0000 in JSONB, so one such name would
+# stop a read model at that event for good.
+Name = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
 
 
 class CamelModel(BaseModel):
+    """A request body: camelCase on the wire, unknown fields rejected."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class CamelOut(BaseModel):
+    """A response body: camelCase on the wire; internal row fields are left out."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class CamelOut(BaseModel):
+    """A response body: keys of a read-model row beyond the model are dropped, never a 500."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
 class NewTenant(CamelModel):
     name: Name
 
 
-class Created(CamelModel):
+class Created(CamelOut):
     id: uuid.UUID
     position: int
 
@@ -30,24 +51,24 @@ class FlagChange(CamelModel):
     enabled: bool
 
 
-class FlagChanged(CamelModel):
+class FlagChanged(CamelOut):
     tenant_id: uuid.UUID
     flag: str
     enabled: bool
     position: int
 
 
-class Flags(CamelModel):
+class Flags(CamelOut):
     feedback_notifications: bool
     therapist_patient_assignment: bool
     all_active_patients_dashboard: bool
 
 
-class TenantFlags(CamelModel):
+class TenantFlags(CamelOut):
     flags: Flags
 
 
-class TenantOut(CamelModel):
+class TenantOut(CamelOut):
     id: uuid.UUID
     name: str
     flags: Flags
@@ -61,7 +82,7 @@ class NewStaff(CamelModel):
     email: EmailStr
 
 
-class StaffOut(CamelModel):
+class StaffOut(CamelOut):
     id: uuid.UUID
     tenant_id: uuid.UUID
     type: StaffType
@@ -73,7 +94,7 @@ class StaffOut(CamelModel):
     created_at: str
 
 
-class StaffState(CamelModel):
+class StaffState(CamelOut):
     id: uuid.UUID
     approved: bool
     active: bool
@@ -88,13 +109,13 @@ class NewPatient(CamelModel):
     additional_therapist_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
 
 
-class PatientInvited(CamelModel):
+class PatientInvited(CamelOut):
     patient_id: uuid.UUID
     therapist_ids: list[uuid.UUID]
     position: int
 
 
-class PatientOut(CamelModel):
+class PatientOut(CamelOut):
     id: uuid.UUID
     tenant_id: uuid.UUID
     first_name: str

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import StringConstraints
+
+from api.schemas.people import CamelModel, CamelOut
+
+
+class Participant(CamelOut):
+    id: uuid.UUID
+    role: Literal["patient", "doctor"]
+    first_name: str | None
+    last_name: str | None
+
+
+class ConversationOut(CamelOut):
+    id: uuid.UUID
+    kind: Literal["direct", "group"]
+    patient_id: uuid.UUID
+    participants: list[Participant]
+    last_message_at: str | None
+
+
+class MessageOut(CamelOut):
+    id: uuid.UUID
+    type: Literal["TEXT", "PATIENT_FEEDBACK_SUMMARY", "DOCTOR_FEEDBACK_NOTE"]
+    sent_at: str
+    sender_id: uuid.UUID
+    text: str | None = None
+    card: dict[str, Any] | None = None
+    revision: int
+
+
+class NewMessage(CamelModel):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class MessagePosted(CamelOut):
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    position: int

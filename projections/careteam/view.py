@@ -1,0 +1,64 @@
+"""Queries of the care-team read model. Every query is within one tenant."""
+
+from __future__ import annotations
+
+from projections.careteam.evolve import connected_therapists
+from projections.careteam.projection import DOCTORS, PATIENTS, CareTeamProjection
+from projections.platform.store import Doc, ReadStore
+
+
+class CareTeamView:
+    name = CareTeamProjection.name
+
+    def __init__(self, store: ReadStore) -> None:
+        self.store = store
+
+    def _doctors(self, tenant_id: str) -> dict[str, Doc]:
+        return {d["id"]: d for d in self.store.list(DOCTORS, tenant_id)}
+
+    def tenant_doctors(self, tenant_id: str, excluding: str | None = None) -> list[Doc]:
+        """Active, approved doctors of the tenant, by name."""
+        rows = [
+            d
+            for d in self._doctors(tenant_id).values()
+            if d["active"] and d["approved"] and d["id"] != excluding
+        ]
+        rows.sort(key=lambda d: (d["lastName"], d["firstName"], d["id"]))
+        return [
+            {"id": d["id"], "firstName": d["firstName"], "lastName": d["lastName"]} for d in rows
+        ]
+
+    def patients(self, tenant_id: str, viewer_id: str, only_mine: bool) -> list[Doc]:
+        """Active patients with `connectedTherapists` and `isConnectedToMe`; with
+        `only_mine`, just those connected to the viewer."""
+        doctors = self._doctors(tenant_id)
+        rows = []
+        for patient in self.store.list(PATIENTS, tenant_id):
+            if not patient["active"]:
+                continue
+            team = connected_therapists(patient, doctors)
+            mine = any(t["id"] == viewer_id for t in team)
+            if only_mine and not mine:
+                continue
+            rows.append(
+                {
+                    "id": patient["id"],
+                    "firstName": patient["firstName"],
+                    "lastName": patient["lastName"],
+                    "email": patient["email"],
+                    "timezone": patient["timezone"],
+                    "connectedTherapists": team,
+                    "isConnectedToMe": mine,
+                }
+            )
+        rows.sort(key=lambda p: (p["lastName"], p["firstName"], p["id"]))
+        return rows
+
+    def team_of(self, patient_id: str) -> tuple[str, list[Doc]] | None:
+        """(tenant id, connected therapists) of one patient, or None if unknown."""
+        patient = self.store.get(PATIENTS, patient_id)
+        if patient is None:
+            return None
+        return patient["tenantId"], connected_therapists(
+            patient, self._doctors(patient["tenantId"])
+        )
