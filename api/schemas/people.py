@@ -27,12 +27,6 @@ class CamelModel(BaseModel):
 
 
 class CamelOut(BaseModel):
-    """A response body: camelCase on the wire; internal row fields are left out."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class CamelOut(BaseModel):
     """A response body: keys of a read-model row beyond the model are dropped, never a 500."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
