@@ -316,7 +316,8 @@ class PostgresReadStore(ReadStore):
         conn = psycopg.connect(self.conninfo, autocommit=True)
         try:
             row = conn.execute(
-                "SELECT pg_try_advisory_lock(hashtext(%s))", (f"careloop:projection:{name}",)
+                "SELECT pg_try_advisory_lock(hashtext(%s))",
+                (f"careloop:projection:{self.schema}.{name}",),
             ).fetchone()
             yield bool(row and row[0])
         finally:
