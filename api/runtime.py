@@ -12,6 +12,7 @@ from api.settings import Settings
 from domain.careteam.application import CareTeams
 from domain.messaging.application import Conversations
 from domain.people.application import People
+from domain.workouts.application import Workouts
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog
@@ -113,6 +114,7 @@ class Runtime:
         self.people = People()
         self.care_teams = CareTeams()
         self.conversations = Conversations()
+        self.workouts = Workouts(settings.feedback_window_seconds)
 
         self.projections: list[Projection] = [
             TenantProjection(),

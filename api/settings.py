@@ -24,7 +24,18 @@ class Settings(BaseSettings):
     jwt_ttl_seconds: int = Field(default=12 * 3600, description="lifetime of minted tokens")
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     min_position_timeout_seconds: float = Field(default=5.0, ge=0, le=30)
-    feedback_window_seconds: float = Field(default=300.0, gt=0)
+    feedback_window_seconds: float = Field(
+        default=300.0, gt=0, description="coalescing window of therapist notes"
+    )
+    sweep_interval_seconds: float = Field(
+        default=1.0, gt=0, description="how often due timers and lost deliveries are swept"
+    )
+    worker_threads: int = Field(default=4, ge=1, le=64, description="Dramatiq worker threads")
+    expo_base_url: str | None = Field(
+        default=None,
+        description="Expo push API base URL; unset means pushes are recorded, not sent",
+    )
+    expo_access_token: str | None = Field(default=None, description="Expo access token")
     survey_token_expiry_days: int = Field(default=30, ge=1)
     webhook_allow_private: bool = False
 

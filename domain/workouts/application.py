@@ -1,0 +1,129 @@
+"""Workouts: the patient records and finalizes; connected therapists leave notes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from domain.careteam.connection import Connection, connection_id
+from domain.people.application import practising_doctor
+from domain.people.patient import Patient
+from domain.shared.context import Role
+from domain.shared.errors import ForbiddenError, NotFoundError
+from domain.shared.unit_of_work import UnitOfWork
+from domain.workouts.window import FeedbackWindow, window_id
+from domain.workouts.workout import Workout
+
+
+class Workouts:
+    def __init__(self, window_seconds: float) -> None:
+        self.window_seconds = window_seconds
+
+    def _own_workout(self, uow: UnitOfWork, workout_id: uuid.UUID) -> Workout:
+        """The caller's own workout; any other is 404."""
+        workout = uow.get(Workout, workout_id, "workout")
+        if uow.actor.role is not Role.PATIENT or workout.patient_id != uow.actor.user_id:
+            raise NotFoundError(f"No workout with id {workout_id}.")
+        return workout
+
+    def start(
+        self,
+        uow: UnitOfWork,
+        exercises: list[dict[str, Any]],
+        enrollment_id: uuid.UUID | None,
+        session_id: uuid.UUID | None,
+    ) -> dict[str, Any]:
+        """Starts a workout for the calling patient; the plan references are kept as given."""
+        patient = uow.find(Patient, uow.actor.user_id)
+        if patient is None or not patient.active or patient.tenant_id is None:
+            raise ForbiddenError("Only a registered patient can start a workout.")
+        workout = Workout.start(
+            uow.new_id(),
+            patient.tenant_id,
+            patient.id,
+            exercises,
+            uow.now,
+            enrollment_id=enrollment_id,
+            session_id=session_id,
+        )
+        uow.add(workout)
+        return {"workoutId": str(workout.id)}
+
+    def record(
+        self,
+        uow: UnitOfWork,
+        workout_id: uuid.UUID,
+        exercise_id: str,
+        actual: dict[str, Any],
+        pain: int | None,
+        exertion: int | None,
+        patient_notes: str | None,
+    ) -> dict[str, Any]:
+        """Records one exercise; 409 once the workout is finalized."""
+        workout = self._own_workout(uow, workout_id)
+        workout.record(exercise_id, actual, pain, exertion, patient_notes, uow.now)
+        return {"workoutId": str(workout.id), "exerciseId": exercise_id}
+
+    def finalize(self, uow: UnitOfWork, workout_id: uuid.UUID) -> dict[str, Any]:
+        """Finalizes the workout; a second call changes nothing."""
+        workout = self._own_workout(uow, workout_id)
+        changed = workout.finalize(uow.now)
+        assert workout.finalized_at is not None
+        return {
+            "workoutId": str(workout.id),
+            "finalizedAt": workout.finalized_at.isoformat(),
+            "alreadyFinalized": not changed,
+        }
+
+    def _annotatable(self, uow: UnitOfWork, workout_id: uuid.UUID) -> Workout:
+        """A workout the calling doctor may annotate: connected to its patient, else 404."""
+        doctor = practising_doctor(uow, uow.actor.user_id)
+        workout = uow.get(Workout, workout_id, "workout")
+        connection = uow.find(Connection, connection_id(workout.patient_id, doctor.id))
+        if connection is None or not connection.active:
+            raise NotFoundError(f"No workout with id {workout_id}.")
+        return workout
+
+    def _touch_window(self, uow: UnitOfWork, workout: Workout) -> FeedbackWindow:
+        doctor_id = uow.actor.user_id
+        window = uow.find(FeedbackWindow, window_id(workout.id, doctor_id))
+        assert workout.tenant_id is not None
+        if window is None:
+            window = FeedbackWindow.open(
+                workout.tenant_id,
+                workout.id,
+                doctor_id,
+                workout.patient_id,
+                uow.now,
+                self.window_seconds,
+            )
+        else:
+            window.touch(uow.now, self.window_seconds)
+        uow.add(window)
+        return window
+
+    def save_note(
+        self, uow: UnitOfWork, workout_id: uuid.UUID, exercise_id: str, text: str
+    ) -> dict[str, Any]:
+        """Saves or edits the caller's note on one exercise and (re)starts the coalescing
+        window: the patient hears nothing until the window has passed with no new note."""
+        workout = self._annotatable(uow, workout_id)
+        changed = workout.save_note(exercise_id, uow.actor.user_id, text, uow.now)
+        result = {"workoutId": str(workout.id), "exerciseId": exercise_id, "text": text}
+        if changed:
+            window = self._touch_window(uow, workout)
+            result["windowClosesAt"] = window.deadline.isoformat()
+        return result
+
+    def delete_note(
+        self, uow: UnitOfWork, workout_id: uuid.UUID, exercise_id: str
+    ) -> dict[str, Any]:
+        """Removes the caller's note; the window rules are those of a save."""
+        workout = self._annotatable(uow, workout_id)
+        workout.delete_note(exercise_id, uow.actor.user_id, uow.now)
+        window = self._touch_window(uow, workout)
+        return {
+            "workoutId": str(workout.id),
+            "exerciseId": exercise_id,
+            "windowClosesAt": window.deadline.isoformat(),
+        }
