@@ -10,12 +10,13 @@ from typing import Any
 
 from api.settings import Settings
 from domain.careteam.application import CareTeams
+from domain.feedback.application import FeedbackLoop
 from domain.messaging.application import Conversations
 from domain.people.application import People
-from domain.workouts.application import Workouts
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog
+from domain.workouts.application import Workouts
 from projections.careteam.projection import CareTeamProjection
 from projections.careteam.queries import CareTeamQueries
 from projections.careteam.view import CareTeamView
@@ -29,6 +30,8 @@ from projections.platform.store import PostgresReadStore, ReadStore, SQLiteReadS
 from projections.platform.wakeup import PostgresListener, WakeHub
 from projections.tenants.projection import TenantProjection
 from projections.tenants.view import TenantView
+from projections.timers.projection import TimerProjection
+from projections.timers.view import TimerView
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class Views:
     directory: DirectoryView
     care_team: CareTeamView
     conversations: ConversationView
+    timers: TimerView
 
 
 class Runtime:
@@ -115,12 +119,14 @@ class Runtime:
         self.care_teams = CareTeams()
         self.conversations = Conversations()
         self.workouts = Workouts(settings.feedback_window_seconds)
+        self.feedback = FeedbackLoop()
 
         self.projections: list[Projection] = [
             TenantProjection(),
             DirectoryProjection(),
             CareTeamProjection(),
             ConversationProjection(),
+            TimerProjection(),
         ]
         self.runners = {
             p.name: ProjectionRunner(p, self.log, self.store, settings.projection_batch_size)
@@ -131,6 +137,7 @@ class Runtime:
             directory=DirectoryView(self.store),
             care_team=CareTeamView(self.store),
             conversations=ConversationView(self.store),
+            timers=TimerView(self.store),
         )
         self.care_team_queries = CareTeamQueries(self.log, self.views.care_team)
 
@@ -138,6 +145,7 @@ class Runtime:
         self.log.add_listener(self.hub.poke)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._listener: PostgresListener | None = None
 
     @property
     def event_channel(self) -> str:
@@ -150,15 +158,20 @@ class Runtime:
 
     # -- projections ------------------------------------------------------------------
 
+    def start_listener(self) -> None:
+        """On PostgreSQL, turn the log's NOTIFYs into wake-ups (once per process)."""
+        if self.settings.is_embedded or self._listener is not None:
+            return
+        assert self.settings.database_url
+        self._listener = PostgresListener(
+            self.settings.database_url, self.event_channel, self.hub, self._stop
+        )
+        self._listener.start()
+        self._threads.append(self._listener)
+
     def start_projections(self) -> None:
         """Follow the log in background threads, one per projection."""
-        if not self.settings.is_embedded:
-            assert self.settings.database_url
-            listener = PostgresListener(
-                self.settings.database_url, self.event_channel, self.hub, self._stop
-            )
-            listener.start()
-            self._threads.append(listener)
+        self.start_listener()
         for runner in self.runners.values():
             wake = self.hub.subscribe()
             thread = threading.Thread(

@@ -1,0 +1,30 @@
+"""The runtime an actor works with: set by the host process (the embedded server, a test,
+`careloop worker`), or built once per process from settings on first use."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def use(runtime: Runtime | None) -> None:
+    global _runtime
+    with _lock:
+        _runtime = runtime
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            from api.runtime import Runtime
+            from api.settings import get_settings
+
+            _runtime = Runtime(get_settings())
+        return _runtime
