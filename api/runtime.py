@@ -32,6 +32,8 @@ from projections.tenants.projection import TenantProjection
 from projections.tenants.view import TenantView
 from projections.timers.projection import TimerProjection
 from projections.timers.view import TimerView
+from projections.workouts.projection import WorkoutSessionProjection
+from projections.workouts.view import WorkoutView
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class Views:
     care_team: CareTeamView
     conversations: ConversationView
     timers: TimerView
+    workouts: WorkoutView
 
 
 class Runtime:
@@ -127,6 +130,7 @@ class Runtime:
             CareTeamProjection(),
             ConversationProjection(),
             TimerProjection(),
+            WorkoutSessionProjection(),
         ]
         self.runners = {
             p.name: ProjectionRunner(p, self.log, self.store, settings.projection_batch_size)
@@ -138,6 +142,7 @@ class Runtime:
             care_team=CareTeamView(self.store),
             conversations=ConversationView(self.store),
             timers=TimerView(self.store),
+            workouts=WorkoutView(self.store),
         )
         self.care_team_queries = CareTeamQueries(self.log, self.views.care_team)
 

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from domain.people.staff import Staff
+from domain.workouts.workout import Workout
+from projections.platform.projection import Batch, Projection
+from projections.workouts.evolve import evolve_doctor, evolve_workout
+
+SESSIONS = "workout_session"
+DOCTORS = "workout_doctor"
+
+WORKOUT_EVENTS = (
+    Workout.Started,
+    Workout.ExerciseRecorded,
+    Workout.Finalized,
+    Workout.NoteSaved,
+    Workout.NoteDeleted,
+)
+
+
+class WorkoutSessionProjection(Projection):
+    """The Session Viewer: each workout with its exercises and therapist notes, and the
+    names of the tenant's doctors that those notes show."""
+
+    name = "workout_session"
+    tables = (SESSIONS, DOCTORS)
+    handles = (Staff.Registered, *WORKOUT_EVENTS)
+
+    def prepare(self, batch: Batch, events: list[Any]) -> None:
+        batch.prefetch(
+            SESSIONS,
+            (
+                str(e.originator_id)
+                for e in events
+                if isinstance(e, WORKOUT_EVENTS) and not isinstance(e, Workout.Started)
+            ),
+        )
+        batch.prefetch(
+            DOCTORS, (str(e.doctor_id) for e in events if isinstance(e, Workout.NoteSaved))
+        )
+
+    def apply(self, batch: Batch, event: Any, position: int) -> None:
+        key = str(event.originator_id)
+        if isinstance(event, Staff.Registered):
+            doctor = evolve_doctor(None, event)
+            if doctor is not None:
+                batch.put(DOCTORS, key, doctor["tenantId"], doctor)
+            return
+        name = None
+        if isinstance(event, Workout.NoteSaved):
+            doctor = batch.get(DOCTORS, str(event.doctor_id))
+            name = doctor["name"] if doctor else None
+        row = evolve_workout(batch.get(SESSIONS, key), event, name)
+        if row is not None:
+            batch.put(SESSIONS, key, row["tenantId"], row)
