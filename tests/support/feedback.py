@@ -1,0 +1,132 @@
+"""A clinic on the domain layer, for the feedback-loop state machines and tests."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from api.runtime import Runtime
+from api.settings import Settings
+from domain.people.flags import Flag
+from domain.people.staff import StaffType
+from domain.shared.clock import FakeClock, SequentialIds
+from domain.shared.commands import Handler
+from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
+
+WINDOW = 300.0
+
+
+class Clinic:
+    """One tenant with feedbackNotifications on, two doctors and a patient of the first."""
+
+    def __init__(
+        self, data_dir: Path, clock: FakeClock | None = None, window: float = WINDOW
+    ) -> None:
+        self.data_dir = data_dir
+        self.clock = clock or FakeClock()
+        self.window = window
+        self.rt = self._runtime()
+        platform = Actor(uuid.uuid4(), Role.PLATFORM_ADMIN, None)
+        self.tenant = uuid.UUID(
+            self.run(platform, lambda u: self.rt.people.create_tenant(u, "C"))["id"]
+        )
+        self.run(
+            platform,
+            lambda u: self.rt.people.set_flag(
+                u, self.tenant, Flag.FEEDBACK_NOTIFICATIONS.value, True
+            ),
+        )
+        self.doctors = []
+        for name in ("Maya", "Tomas"):
+            doctor = uuid.UUID(
+                self.run(
+                    platform,
+                    lambda u, n=name: self.rt.people.register_staff(
+                        u, self.tenant, StaffType.DOCTOR, n, "Doc", f"{n}@c.example"
+                    ),
+                )["id"]
+            )
+            self.run(platform, lambda u, d=doctor: self.rt.people.approve_staff(u, d))
+            self.doctors.append(doctor)
+        self.platform = platform
+        self.patient = uuid.UUID(
+            self.run(
+                self.doctor(0),
+                lambda u: self.rt.people.invite_patient(
+                    u, "Sam", "Carter", "sam@c.example", "UTC", []
+                ),
+            )["patientId"]
+        )
+
+    def _runtime(self) -> Runtime:
+        settings = Settings(data_dir=self.data_dir, feedback_window_seconds=self.window)
+        return Runtime(
+            settings, clock=self.clock, ids=SequentialIds(start=int(self.clock.now().timestamp()))
+        )
+
+    def restart(self) -> None:
+        """A crash and a restart: everything in memory is gone, the store remains."""
+        self.rt.close()
+        self.rt = self._runtime()
+
+    def doctor(self, i: int) -> Actor:
+        return Actor(self.doctors[i], Role.DOCTOR, self.tenant)
+
+    @property
+    def patient_actor(self) -> Actor:
+        return Actor(self.patient, Role.PATIENT, self.tenant)
+
+    def run(self, actor: Actor, handler: Handler) -> dict[str, Any]:
+        return self.rt.commands.run(CommandContext(actor=actor), handler).body
+
+    def system(self, handler: Handler) -> dict[str, Any]:
+        return self.run(SYSTEM_ACTOR, handler)
+
+    def workout(self, exercises: list[dict[str, Any]]) -> uuid.UUID:
+        """Start a workout with `exercises` ({id, pain, exertion, notes}) recorded."""
+        workout = uuid.UUID(
+            self.run(
+                self.patient_actor,
+                lambda u: self.rt.workouts.start(
+                    u,
+                    [
+                        {"exerciseId": e["id"], "name": f"Exercise {e['id']}", "prescribed": {}}
+                        for e in exercises
+                    ],
+                    None,
+                    None,
+                ),
+            )["workoutId"]
+        )
+        for e in exercises:
+            self.run(
+                self.patient_actor,
+                lambda u, e=e: self.rt.workouts.record(
+                    u,
+                    workout,
+                    e["id"],
+                    {"sets": 3},
+                    e.get("pain"),
+                    e.get("exertion"),
+                    e.get("notes"),
+                ),
+            )
+        return workout
+
+    def finalize(self, workout: uuid.UUID) -> dict[str, Any]:
+        return self.run(self.patient_actor, lambda u: self.rt.workouts.finalize(u, workout))
+
+    def summarize(self, workout: uuid.UUID) -> dict[str, Any]:
+        return self.system(lambda u: self.rt.feedback.summarize(u, workout, list(self.doctors)))
+
+    def fire(self, window: uuid.UUID, deadline: Any) -> dict[str, Any]:
+        return self.system(
+            lambda u: self.rt.feedback.fire_window(u, window, deadline, list(self.doctors))
+        )
+
+    def events(self) -> list[Any]:
+        return [self.rt.log.decode(n) for n in self.rt.log.read(0, 1_000_000)]
+
+    def close(self) -> None:
+        self.rt.close()
