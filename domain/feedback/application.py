@@ -151,6 +151,8 @@ class FeedbackLoop:
             outcome = "revised" if card["exercises"] else "withdrawn"
             if not card["exercises"]:
                 card = {**card, "withdrawn": True}
+            if card == existing.card:
+                outcome = "unchanged"  # edited and changed back within the window
             existing.revise(card, uow.now)
             fb_window.close(outcome, uow.now)
             return {"outcome": outcome, "messageId": str(card_id), "revision": existing.revision}
