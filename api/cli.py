@@ -61,23 +61,36 @@ def serve(
 
 @app.command()
 def worker(
-    processes: Annotated[int, typer.Option(help="Worker processes")] = 1,
-    threads: Annotated[int, typer.Option(help="Threads per process")] = 4,
+    threads: Annotated[int | None, typer.Option(help="Dramatiq worker threads")] = None,
 ) -> None:
-    """Run the Dramatiq worker: process managers, timers and deliveries."""
-    from dramatiq.cli import main as dramatiq_main
+    """Run a worker: the outbox dispatcher, the timers' sweep, and Dramatiq workers
+    (process managers, timers, deliveries) on Redis. Run as many as you like."""
+    from api.runtime import Runtime
+    from workers.broker import broker
+    from workers.host import WorkerHost
 
-    raise SystemExit(
-        dramatiq_main(
-            [
-                "workers.actors",
-                "--processes",
-                str(processes),
-                "--threads",
-                str(threads),
-            ]
+    logging.basicConfig(level=logging.INFO)
+    settings = get_settings()
+    if settings.is_embedded or not settings.redis_url:
+        console.print(
+            "[red]careloop worker needs CARELOOP_DATABASE_URL and CARELOOP_REDIS_URL;[/] "
+            "the embedded default runs its workers inside `careloop serve`."
         )
-    )
+        raise typer.Exit(2)
+    runtime = Runtime(settings)
+    host = WorkerHost(runtime, broker, threads)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    host.start()
+    console.print(f"worker running with {host.threads} threads on {settings.redis_url}")
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        host.stop()
+        runtime.close()
 
 
 @projections_app.command("run")

@@ -139,8 +139,12 @@ class Api:
 
 
 @contextmanager
-def make_api(backend: str, tmp_path: Path, **kw: Any) -> Iterator[Api]:
+def make_api(
+    backend: str, tmp_path: Path, process_managers: bool = False, **kw: Any
+) -> Iterator[Api]:
+    """An API over a fresh runtime with its projections running; with `process_managers`,
+    the feedback loop's dispatcher, sweep and in-process Dramatiq workers run too."""
     with make_runtime(backend, tmp_path, **kw) as runtime:
-        app = create_app(runtime, run_workers=True)
+        app = create_app(runtime, run_workers=True, run_process_managers=process_managers)
         with TestClient(app) as client:
             yield Api(client, runtime)
