@@ -19,9 +19,10 @@ ExerciseName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NO_CONTROLS),
 ]
-# An upper bound keeps absurd numbers out of the log; no exercise has 100,000 sets.
-Count = Annotated[int, Field(ge=0, le=100_000)]
-Score = Annotated[int, Field(ge=0, le=10)]
+# Strict: `true` or "3" is not a count. The upper bound keeps absurd numbers out of the
+# log; no exercise has 100,000 sets.
+Count = Annotated[int, Field(strict=True, ge=0, le=100_000)]
+Score = Annotated[int, Field(strict=True, ge=0, le=10)]
 PatientNotes = Annotated[str, StringConstraints(max_length=2000, pattern=_TEXT)]
 # Blank notes are the domain's to reject (422 too), so the text is kept exactly as typed.
 NoteText = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=_TEXT)]
