@@ -75,9 +75,9 @@ def visible(actor: Actor, doc: dict[str, Any] | None, what: str, key: object) ->
     return doc
 
 
-def tenant_scope(actor: Actor, tenant_id: uuid.UUID) -> str:
-    """A tenant id from a path, if the actor may see that tenant; else 404."""
-    if not actor.can_see_tenant(tenant_id):
+def tenant_scope(runtime: Runtime, actor: Actor, tenant_id: uuid.UUID) -> str:
+    """A tenant id from a path, if that tenant exists and the actor may see it; else 404."""
+    if not actor.can_see_tenant(tenant_id) or runtime.views.tenants.get(str(tenant_id)) is None:
         raise NotFoundError(f"No tenant with id {tenant_id}.")
     return str(tenant_id)
 

@@ -46,7 +46,7 @@ def invite_patient(body: NewPatient, _: Doctor, runtime: RuntimeDep, ctx: Comman
     dependencies=[DirectoryCurrent],
 )
 def list_patients(tenantId: uuid.UUID, actor: PatientAdmin, runtime: RuntimeDep) -> Any:
-    return runtime.views.directory.patients(tenant_scope(actor, tenantId))
+    return runtime.views.directory.patients(tenant_scope(runtime, actor, tenantId))
 
 
 @router.get("/v1/patients/{patientId}", response_model=PatientOut, dependencies=[DirectoryCurrent])

@@ -53,7 +53,7 @@ def deactivate_staff(
     "/v1/tenants/{tenantId}/staff", response_model=list[StaffOut], dependencies=[DirectoryCurrent]
 )
 def list_staff(tenantId: uuid.UUID, actor: StaffReader, runtime: RuntimeDep) -> Any:
-    return runtime.views.directory.staff(tenant_scope(actor, tenantId))
+    return runtime.views.directory.staff(tenant_scope(runtime, actor, tenantId))
 
 
 @router.get("/v1/staff/{staffId}", response_model=StaffOut, dependencies=[DirectoryCurrent])

@@ -32,7 +32,7 @@ def list_tenants(_: PlatformAdmin, runtime: RuntimeDep) -> Any:
 
 @router.get("/v1/tenants/{tenantId}", response_model=TenantOut, dependencies=[TenantsCurrent])
 def get_tenant(tenantId: uuid.UUID, actor: TenantReader, runtime: RuntimeDep) -> Any:
-    tenant_scope(actor, tenantId)
+    tenant_scope(runtime, actor, tenantId)
     return visible(
         actor, _with_tenant(runtime.views.tenants.get(str(tenantId))), "tenant", tenantId
     )
@@ -44,7 +44,7 @@ def get_tenant(tenantId: uuid.UUID, actor: TenantReader, runtime: RuntimeDep) ->
     dependencies=[TenantsCurrent],
 )
 def get_flags(tenantId: uuid.UUID, actor: TenantReader, runtime: RuntimeDep) -> Any:
-    tenant_scope(actor, tenantId)
+    tenant_scope(runtime, actor, tenantId)
     row = visible(actor, _with_tenant(runtime.views.tenants.get(str(tenantId))), "tenant", tenantId)
     return {"flags": row["flags"]}
 

@@ -33,8 +33,16 @@ class MessageOut(CamelOut):
     revision: int
 
 
+# Tabs and newlines are fine; other control characters (U+0000 above all, which
+# PostgreSQL's JSONB cannot hold) are refused.
+_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 class NewMessage(CamelModel):
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    text: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=_TEXT),
+    ]
 
 
 class MessagePosted(CamelOut):

@@ -84,23 +84,30 @@ class ProjectionRunner:
         """Follow the log until `stop` is set. Gives way to a runner elsewhere that holds
         this projection's election, and survives any error by retrying after a pause."""
         while not stop.is_set():
-            with self.store.elect(self.name) as elected:
-                if not elected:
-                    stop.wait(poll_seconds)
-                    continue
-                while not stop.is_set():
-                    wake.clear()
-                    try:
-                        moved = self.run_batch()
-                    except TrackingConflictError:
-                        log.warning("%s: another runner advanced first", self.name)
-                        moved = 0
-                    except Exception:
-                        log.exception("%s: batch failed; retrying", self.name)
+            try:
+                with self.store.elect(self.name) as elected:
+                    if not elected:
                         stop.wait(poll_seconds)
                         continue
-                    if moved == 0:
-                        wake.wait(poll_seconds)
+                    self._follow(wake, stop, poll_seconds)
+            except Exception:
+                log.exception("%s: election failed; retrying", self.name)
+                stop.wait(poll_seconds)
+
+    def _follow(self, wake: threading.Event, stop: threading.Event, poll_seconds: float) -> None:
+        while not stop.is_set():
+            wake.clear()
+            try:
+                moved = self.run_batch()
+            except TrackingConflictError:
+                log.warning("%s: another runner advanced first", self.name)
+                moved = 0
+            except Exception:
+                log.exception("%s: batch failed; retrying", self.name)
+                stop.wait(poll_seconds)
+                continue
+            if moved == 0:
+                wake.wait(poll_seconds)
 
 
 def wait_for_position(store: ReadStore, name: str, min_position: int, timeout: float) -> bool:

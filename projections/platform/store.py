@@ -196,9 +196,15 @@ class SQLiteReadStore(ReadStore):
     def reset(self, name: str, tables: Iterable[str]) -> None:
         conn = self._conn()
         with self._write_lock:
-            for table in tables:
-                conn.execute(f"DELETE FROM {checked(table)}")
-            conn.execute(f"UPDATE {checked(name + '_tracking')} SET position = 0")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in tables:
+                    conn.execute(f"DELETE FROM {checked(table)}")
+                conn.execute(f"UPDATE {checked(name + '_tracking')} SET position = 0")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._all_lock:
@@ -290,7 +296,12 @@ class PostgresReadStore(ReadStore):
             with conn.cursor() as c:
                 for table in changes.tables():
                     t = checked(table)
-                    upserts = changes.upserts(table)
+                    # JSONB cannot hold U+0000: one such string would stall this read
+                    # model for good, so it is stored as U+FFFD (the event keeps it).
+                    upserts = [
+                        (key, tenant, doc.replace("\\u0000", "\\ufffd"))
+                        for key, tenant, doc in changes.upserts(table)
+                    ]
                     if upserts:
                         c.executemany(
                             f"INSERT INTO {t} (id, tenant_id, doc) VALUES (%s, %s, %s::jsonb) "

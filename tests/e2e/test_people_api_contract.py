@@ -277,11 +277,6 @@ def test_a_doctor_of_another_clinic_cannot_invite_into_this_one(clinic: Clinic) 
 
 UNKNOWN = str(uuid.uuid4())
 
-UNKNOWN_TENANT_LISTS = pytest.mark.xfail(
-    strict=True,
-    reason="tenant_scope() only checks visibility: a platform admin listing the staff or "
-    "patients of a tenant that does not exist gets 200 [] instead of 404",
-)
 
 UNKNOWN_IDS = [
     pytest.param("GET", f"/v1/tenants/{UNKNOWN}", None, id="tenant"),
@@ -298,14 +293,12 @@ UNKNOWN_IDS = [
         f"/v1/tenants/{UNKNOWN}/staff",
         None,
         id="tenant-list-staff",
-        marks=UNKNOWN_TENANT_LISTS,
     ),
     pytest.param(
         "GET",
         f"/v1/tenants/{UNKNOWN}/patients",
         None,
         id="tenant-list-patients",
-        marks=UNKNOWN_TENANT_LISTS,
     ),
     pytest.param("GET", f"/v1/staff/{UNKNOWN}", None, id="staff"),
     pytest.param("POST", f"/v1/staff/{UNKNOWN}/approve", None, id="staff-approve"),
@@ -737,12 +730,6 @@ def test_on_postgresql_a_nul_character_in_a_name_is_refused_before_it_reaches_a_
     api.ok("GET", f"/v1/tenants/{tenant}?minPosition={api.runtime.log.head()}", api.admin)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgresReadStore stores docs as JSONB, which cannot hold U+0000; "
-    "NewMessage.text accepts it, so the conversations projection retries that batch "
-    "forever and every later minPosition read of it is 503",
-)
 def test_on_postgresql_a_nul_character_in_a_chat_message_does_not_stall_conversations(
     postgres_api: Api,
 ) -> None:

@@ -352,14 +352,6 @@ class FlakyElection(SQLiteReadStore):
         return super().elect(name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ProjectionRunner.run_forever enters `with self.store.elect(...)` outside any "
-    "try: an error while electing (PostgresReadStore.elect's psycopg.connect failing) "
-    "ends the runner thread for good, although its docstring promises it survives any "
-    "error by retrying after a pause",
-)
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_runner_survives_an_election_that_fails_and_keeps_following(tmp_path: Path) -> None:
     with make_runtime("sqlite", tmp_path) as rt:
         store = FlakyElection(tmp_path / "flaky.sqlite3")

@@ -321,15 +321,7 @@ def test_the_same_projection_in_two_schemas_is_elected_in_each(
 @pytest.mark.parametrize(
     "open_store",
     [
-        pytest.param(
-            "sqlite",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="SQLiteReadStore.reset runs each DELETE and the tracking UPDATE in its "
-                "own autocommit transaction (no BEGIN), so a reset that fails part-way "
-                "leaves emptied tables behind a position that still claims they are built",
-            ),
-        ),
+        "sqlite",
         "postgresql",
     ],
     indirect=True,
