@@ -34,6 +34,47 @@ class DemoUser:
 class Demo:
     tenant_id: uuid.UUID
     users: list[DemoUser] = field(default_factory=list)
+    workout_id: uuid.UUID | None = None
+
+
+def _hard_workout(runtime: Runtime, sam: Actor) -> uuid.UUID:
+    """A finalized workout with high pain and a comment: it earns a summary card."""
+    workouts = runtime.workouts
+    body = _run(
+        runtime,
+        sam,
+        "workout",
+        partial(
+            workouts.start,
+            exercises=[
+                {"exerciseId": "squat", "name": "Squat", "prescribed": {"sets": 3, "reps": 10}},
+                {"exerciseId": "bridge", "name": "Glute bridge", "prescribed": {"sets": 3}},
+            ],
+            enrollment_id=None,
+            session_id=None,
+        ),
+    )
+    workout_id = uuid.UUID(body["workoutId"])
+    for exercise, pain, exertion, notes in (
+        ("squat", 8, 7, "Sharp pain in the left knee on the last set"),
+        ("bridge", 2, 4, None),
+    ):
+        _run(
+            runtime,
+            sam,
+            f"record:{exercise}",
+            partial(
+                workouts.record,
+                workout_id=workout_id,
+                exercise_id=exercise,
+                actual={"sets": 3, "reps": 8},
+                pain=pain,
+                exertion=exertion,
+                patient_notes=notes,
+            ),
+        )
+    _run(runtime, sam, "finalize", partial(workouts.finalize, workout_id=workout_id))
+    return workout_id
 
 
 def _run(runtime: Runtime, actor: Actor, key: str, handler: Handler) -> dict[str, Any]:
@@ -118,6 +159,21 @@ def load_demo(runtime: Runtime) -> Demo:
             DemoUser(f"{first} {last}", Role.PATIENT, uuid.UUID(body["patientId"]), tenant_id)
         )
 
+    sam = next(u.user_id for u in demo.users if u.name == "Sam Carter")
+    demo.workout_id = _hard_workout(runtime, Actor(sam, Role.PATIENT, tenant_id))
+    # Maya's note opens a coalescing window: her card reaches Sam once it has passed.
+    _run(
+        runtime,
+        Actor(maya, Role.DOCTOR, tenant_id),
+        "note:squat",
+        partial(
+            runtime.workouts.save_note,
+            workout_id=demo.workout_id,
+            exercise_id="squat",
+            text="Drop to 6 reps next time and keep the knee over the toes.",
+        ),
+    )
+
     settings = runtime.settings
     for user in demo.users:
         user.token = mint_token(
@@ -131,6 +187,11 @@ def print_demo(console: Console, demo: Demo) -> None:
     for user in demo.users:
         table.add_row(user.name, user.role.value, str(user.user_id))
     console.print(table)
+    if demo.workout_id:
+        console.print(
+            f"Sam's finalized workout {demo.workout_id} posts a summary card to his care team; "
+            "Maya's note on it reaches Sam once the feedback window has passed."
+        )
     console.print('Tokens (use as: curl -H "Authorization: Bearer $TOKEN" ...):')
     for user in demo.users:
         # Plain print: a token must never be wrapped or cut to fit the terminal.
