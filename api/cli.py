@@ -79,15 +79,10 @@ def worker(
         raise typer.Exit(2)
     runtime = Runtime(settings)
     host = WorkerHost(runtime, broker, threads)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     host.start()
     console.print(f"worker running with {host.threads} threads on {settings.redis_url}")
     try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
+        _wait_for_a_signal()
     finally:
         host.stop()
         runtime.close()
@@ -98,17 +93,23 @@ def projections_run() -> None:
     """Run every projection, following the log until interrupted."""
     logging.basicConfig(level=logging.INFO)
     runtime = _runtime()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     runtime.start_projections()
     console.print(f"following the log for: {', '.join(runtime.runners)}")
+    try:
+        _wait_for_a_signal()
+    finally:
+        runtime.close()
+
+
+def _wait_for_a_signal() -> None:
+    """Block until SIGTERM or Ctrl-C, so the caller can shut down cleanly."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(1.0):
             pass
     except KeyboardInterrupt:
         pass
-    finally:
-        runtime.close()
 
 
 @projections_app.command("status")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.metrics import CommandMetricsMiddleware, Metrics
-from api.routers import admin, careteam, conversations, patients, staff, tenants, workouts
+from api.routers import admin, careteam, conversations, me, patients, staff, tenants, workouts
 from api.runtime import Runtime
 
 
@@ -33,6 +33,6 @@ def create_app(runtime: Runtime, run_workers: bool = False) -> FastAPI:
     app.state.metrics = Metrics(runtime)
     app.add_middleware(CommandMetricsMiddleware, metrics=app.state.metrics)
     errors.install(app)
-    for module in (tenants, staff, patients, careteam, conversations, workouts, admin):
+    for module in (tenants, staff, patients, careteam, conversations, workouts, me, admin):
         app.include_router(module.router)
     return app

@@ -12,6 +12,7 @@ from api.settings import Settings
 from domain.careteam.application import CareTeams
 from domain.feedback.application import FeedbackLoop
 from domain.messaging.application import Conversations
+from domain.notifications.application import Notifications
 from domain.people.application import People
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
@@ -24,6 +25,8 @@ from projections.conversations.projection import ConversationProjection
 from projections.conversations.view import ConversationView
 from projections.directory.projection import DirectoryProjection
 from projections.directory.view import DirectoryView
+from projections.notifications.projection import NotificationProjection
+from projections.notifications.view import NotificationView
 from projections.platform.projection import Projection
 from projections.platform.runner import ProjectionRunner, Status
 from projections.platform.store import PostgresReadStore, ReadStore, SQLiteReadStore
@@ -80,6 +83,7 @@ class Views:
     care_team: CareTeamView
     conversations: ConversationView
     timers: TimerView
+    notifications: NotificationView
     workouts: WorkoutView
 
 
@@ -123,6 +127,7 @@ class Runtime:
         self.conversations = Conversations()
         self.workouts = Workouts(settings.feedback_window_seconds)
         self.feedback = FeedbackLoop()
+        self.notifications = Notifications()
 
         self.projections: list[Projection] = [
             TenantProjection(),
@@ -130,6 +135,7 @@ class Runtime:
             CareTeamProjection(),
             ConversationProjection(),
             TimerProjection(),
+            NotificationProjection(),
             WorkoutSessionProjection(),
         ]
         self.runners = {
@@ -142,6 +148,7 @@ class Runtime:
             care_team=CareTeamView(self.store),
             conversations=ConversationView(self.store),
             timers=TimerView(self.store),
+            notifications=NotificationView(self.store),
             workouts=WorkoutView(self.store),
         )
         self.care_team_queries = CareTeamQueries(self.log, self.views.care_team)

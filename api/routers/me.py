@@ -1,0 +1,51 @@
+"""The caller's own resources: push tokens and push notifications."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from api.commands import execute
+from api.deps import CommandDep, RuntimeDep, read_model, require
+from api.schemas.me import NewPushToken, NotificationOut, PushTokenRegistered
+from domain.shared.context import Actor, Role
+from projections.notifications.projection import NotificationProjection
+
+router = APIRouter(prefix="/v1/me", tags=["me"])
+
+# Everyone who can receive a push: users of a tenant. Platform admins have no device here.
+TenantUser = Annotated[
+    Actor, Depends(require(Role.PATIENT, Role.DOCTOR, Role.HOSPITAL_ADMIN, Role.PX_ADMIN))
+]
+NotificationsCurrent = Depends(read_model(NotificationProjection.name))
+
+
+@router.put("/push-tokens", response_model=PushTokenRegistered)
+def register_push_token(
+    body: NewPushToken, actor: TenantUser, runtime: RuntimeDep, ctx: CommandDep
+) -> Any:
+    """Registers an Expo push token for the caller's device; registering it again is a
+    no-op 200. 422 names `token` or `platform` when either is not acceptable."""
+    return execute(
+        runtime,
+        ctx,
+        lambda uow: runtime.notifications.register_push_token(uow, body.token, body.platform),
+    )
+
+
+@router.get(
+    "/notifications",
+    response_model=list[NotificationOut],
+    response_model_exclude_none=True,
+    dependencies=[NotificationsCurrent],
+)
+def my_notifications(actor: TenantUser, runtime: RuntimeDep) -> Any:
+    """The caller's push notifications, newest first, with their delivery status; in the
+    embedded default they are recorded, not sent (`status: recorded`)."""
+    tenant = str(actor.tenant_id)
+    return [
+        row
+        for row in runtime.views.notifications.of_recipient(str(actor.user_id))
+        if row["tenantId"] == tenant
+    ]

@@ -1,0 +1,39 @@
+"""Request and response bodies of the caller's own resources (`/v1/me/...`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import StringConstraints
+
+from api.schemas.people import CamelModel, CamelOut
+
+
+class NewPushToken(CamelModel):
+    # The Expo format itself is checked by the domain, which names the field when not.
+    token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+    platform: Literal["ios", "android", "web"]
+
+
+class PushTokenRegistered(CamelOut):
+    token: str
+    platform: Literal["ios", "android", "web"]
+    position: int
+
+
+class NotificationData(CamelOut):
+    type: str
+    workout_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
+    message_id: uuid.UUID | None = None
+
+
+class NotificationOut(CamelOut):
+    id: uuid.UUID
+    title: str
+    body: str
+    data: NotificationData
+    created_at: str
+    delivered_at: str | None = None
+    status: Literal["queued", "delivered", "retrying", "failed", "recorded", "no_device"]
