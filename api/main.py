@@ -13,15 +13,32 @@ from api.routers import admin, careteam, conversations, me, patients, staff, ten
 from api.runtime import Runtime
 
 
-def create_app(runtime: Runtime, run_workers: bool = False) -> FastAPI:
-    """An app around `runtime`. With `run_workers`, projections (and, in the embedded
-    default, every other background worker) run in this process while it serves."""
+def create_app(
+    runtime: Runtime, run_workers: bool = False, run_process_managers: bool | None = None
+) -> FastAPI:
+    """An app around `runtime`. With `run_workers`, the projections run in this process
+    while it serves; with `run_process_managers` (by default: on in the embedded default)
+    so do the outbox dispatcher, the timers' sweep and Dramatiq workers on a StubBroker."""
+    if run_process_managers is None:
+        run_process_managers = run_workers and runtime.settings.is_embedded
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        host = None
         if run_workers:
             runtime.start_projections()
-        yield
+        if run_process_managers:
+            from dramatiq.brokers.stub import StubBroker
+
+            from workers.host import WorkerHost
+
+            host = WorkerHost(runtime, StubBroker())
+            host.start()
+        try:
+            yield
+        finally:
+            if host is not None:
+                host.stop()
 
     app = FastAPI(
         title="CareLoop",

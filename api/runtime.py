@@ -223,6 +223,7 @@ class Runtime:
 
     def close(self) -> None:
         self._stop.set()
+        self.hub.poke()  # wake runners out of their poll wait so they see the stop
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()
