@@ -118,7 +118,7 @@ def projections_status() -> None:
     runtime = _runtime()
     try:
         table = Table("read model", "position", "head", "lag")
-        for status in runtime.projection_status():
+        for status in runtime.follower_status():
             table.add_row(
                 status.name, str(status.position), str(status.head_position), str(status.lag)
             )

@@ -40,7 +40,7 @@ class ProjectionLagCollector(Collector):
             "Last position a read model processed",
             labels=["projection"],
         )
-        for status in self.runtime.projection_status():
+        for status in self.runtime.follower_status():
             lag.add_metric([status.name], status.lag)
             position.add_metric([status.name], status.position)
         yield lag

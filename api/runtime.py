@@ -40,6 +40,8 @@ from projections.workouts.view import WorkoutView
 
 log = logging.getLogger(__name__)
 
+OUTBOX_DISPATCH = "outbox_dispatch"
+
 
 def postgres_env(settings: Settings, create_tables: bool) -> dict[str, str]:
     from psycopg.conninfo import conninfo_to_dict
@@ -153,6 +155,8 @@ class Runtime:
         )
         self.care_team_queries = CareTeamQueries(self.log, self.views.care_team)
 
+        # The outbox dispatcher's tracking row, so its lag is visible before a worker runs.
+        self.store.create(OUTBOX_DISPATCH, ())
         self.hub = WakeHub()
         self.log.add_listener(self.hub.poke)
         self._stop = threading.Event()
@@ -201,7 +205,14 @@ class Runtime:
             runner.catch_up()
 
     def projection_status(self) -> list[Status]:
+        """Each read model's position against the head."""
         return [runner.status() for runner in self.runners.values()]
+
+    def follower_status(self) -> list[Status]:
+        """Every log follower: the read models, then the outbox dispatcher (which a worker
+        host runs, but whose tracking row lives in the read store)."""
+        dispatch = Status(OUTBOX_DISPATCH, self.store.position(OUTBOX_DISPATCH), self.log.head())
+        return [*self.projection_status(), dispatch]
 
     # -- health -----------------------------------------------------------------------
 

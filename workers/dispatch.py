@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from api.runtime import OUTBOX_DISPATCH
 from domain.notifications.notification import Notification
 from domain.shared.clock import Clock
 from domain.workouts.window import FeedbackWindow
@@ -23,7 +24,7 @@ def delay_ms(deadline: datetime, now: datetime) -> int:
 
 
 class OutboxDispatch(Projection):
-    name = "outbox_dispatch"
+    name = OUTBOX_DISPATCH
     tables = ()
     handles = (
         Workout.Finalized,

@@ -18,7 +18,7 @@ Admin = Annotated[Actor, Depends(require(Role.PLATFORM_ADMIN, Role.HOSPITAL_ADMI
 
 def projection_rows(runtime: Any) -> list[dict[str, Any]]:
     rows = []
-    for status in runtime.projection_status():
+    for status in runtime.follower_status():
         rows.append(
             {
                 "name": status.name,
