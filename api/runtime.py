@@ -56,8 +56,10 @@ def postgres_env(settings: Settings, create_tables: bool) -> dict[str, str]:
         "POSTGRES_USER": str(params.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(params.get("password", "")),
         "POSTGRES_SCHEMA": settings.database_schema,
-        "POSTGRES_POOL_SIZE": "10",
-        "POSTGRES_MAX_OVERFLOW": "20",
+        # Open few connections up front and grow on demand: a process with an idle pool
+        # should not hold a tenth of the server's connections.
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "30",
         # Never enable POSTGRES_ENABLE_DB_FUNCTIONS: it skips the table lock that keeps
         # positions gap-free for tailing readers (see docs/decisions/0002).
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",

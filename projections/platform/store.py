@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,7 +229,8 @@ class PostgresReadStore(ReadStore):
             kwargs={"options": f"-c search_path={self.schema}", "autocommit": True},
             open=True,
         )
-        self._elected: dict[str, Any] = {}
+        self._election_lock = threading.Lock()
+        self._election_conn: Any = None
 
     def create(self, name: str, tables: Iterable[str]) -> None:
         with self.pool.connection() as conn, conn.transaction():
@@ -321,20 +322,32 @@ class PostgresReadStore(ReadStore):
 
     @contextmanager
     def elect(self, name: str) -> Iterator[bool]:
-        """A session-level advisory lock: one runner per projection across processes."""
+        """A session-level advisory lock: one runner per projection across processes.
+
+        Every election of this store shares one session, so a process holds one
+        connection for all its runners rather than one each."""
         import psycopg
 
-        conn = psycopg.connect(self.conninfo, autocommit=True)
+        key = f"careloop:projection:{self.schema}.{name}"
+        with self._election_lock:
+            if self._election_conn is None or self._election_conn.closed:
+                self._election_conn = psycopg.connect(self.conninfo, autocommit=True)
+            conn = self._election_conn
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+        won = bool(row and row[0])
         try:
-            row = conn.execute(
-                "SELECT pg_try_advisory_lock(hashtext(%s))",
-                (f"careloop:projection:{self.schema}.{name}",),
-            ).fetchone()
-            yield bool(row and row[0])
+            yield won
         finally:
-            conn.close()
+            if won:
+                with self._election_lock, suppress(psycopg.Error):
+                    # A broken session has released its locks already.
+                    conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
     def close(self) -> None:
+        with self._election_lock:
+            if self._election_conn is not None:
+                self._election_conn.close()
+                self._election_conn = None
         self.pool.close()
 
 

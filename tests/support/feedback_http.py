@@ -68,7 +68,8 @@ class FeedbackClinic:
         return str(workout)
 
     def group_conversation(self) -> str:
-        convs = self.api.ok("GET", "/v1/conversations", self.patient_h)
+        head = self.api.runtime.log.head()
+        convs = self.api.ok("GET", f"/v1/conversations?minPosition={head}", self.patient_h)
         return str(next(c["id"] for c in convs if c["kind"] == "group"))
 
     def cards(self, headers: dict[str, str], conversation: str, kind: str) -> list[dict[str, Any]]:

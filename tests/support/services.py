@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 
 import pytest
@@ -37,13 +38,19 @@ def postgres_url() -> str:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     import psycopg
 
+    deadline = time.monotonic() + 60
     for user in ("postgres", "root"):
         url = PG_URL.replace("postgres@", f"{user}@", 1) if user != "postgres" else PG_URL
-        try:
-            with psycopg.connect(url, connect_timeout=3):
-                return url
-        except psycopg.OperationalError:
-            continue
+        while True:
+            try:
+                with psycopg.connect(url, connect_timeout=3):
+                    return url
+            except psycopg.OperationalError as e:
+                # A server busy with other clients is not a missing server: wait for it.
+                if "too many clients" in str(e) and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    continue
+                break
     if in_ci():
         pytest.fail("PostgreSQL answers but refuses both users 'postgres' and 'root'")
     pytest.skip("PostgreSQL refuses both users 'postgres' and 'root'")
