@@ -179,3 +179,30 @@ def test_participants_post_and_read_messages_and_others_get_404(api: Api) -> Non
         ).status_code
         == 422
     )
+
+
+def test_every_care_team_and_conversation_endpoint_needs_a_token(api: Api) -> None:
+    some = "00000000-0000-4000-8000-000000000001"
+    for method, path in [
+        ("GET", "/v2/doctor/patients/tenant-doctors"),
+        ("POST", ASSIGN),
+        ("POST", UNASSIGN),
+        ("GET", "/v2/doctor/patients"),
+        ("GET", "/v2/doctor/patients/all"),
+        ("GET", "/v1/conversations"),
+        ("GET", f"/v1/conversations/{some}/messages"),
+        ("POST", f"/v1/conversations/{some}/messages"),
+    ]:
+        response = api.client.request(method, path, json={})
+        assert response.status_code == 401, (method, path)
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_patient_or_an_admin_cannot_use_the_doctor_dashboard(api: Api) -> None:
+    c = clinic(api)
+    for headers in (
+        auth("patient", c["patient"], c["tenant"]),
+        auth("px_admin", tenant=c["tenant"]),
+    ):
+        for path in ("/v2/doctor/patients", "/v2/doctor/patients/tenant-doctors"):
+            assert api.client.get(path, headers=headers).status_code == 403
