@@ -23,6 +23,13 @@ class DirectoryProjection(Projection):
     handles = (*_STAFF_EVENTS, Patient.Invited, *_CONNECTION_EVENTS)
 
     def prepare(self, batch: Batch, events: list[Any]) -> None:
+        # A registration or an invitation starts its row: nothing to read for it.
+        batch.assume_absent(
+            STAFF, (str(e.originator_id) for e in events if isinstance(e, Staff.Registered))
+        )
+        batch.assume_absent(
+            PATIENTS, (str(e.originator_id) for e in events if isinstance(e, Patient.Invited))
+        )
         batch.prefetch(
             STAFF, (str(e.originator_id) for e in events if isinstance(e, _STAFF_EVENTS))
         )

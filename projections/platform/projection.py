@@ -33,6 +33,11 @@ class Batch:
         for key in missing:
             self._cache[(table, key)] = found.get(key)
 
+    def assume_absent(self, table: str, keys: Iterable[str]) -> None:
+        """Rows that a creation event is about to start: known not to exist, so not read."""
+        for key in keys:
+            self._cache.setdefault((table, key), None)
+
     def put(self, table: str, key: str, tenant_id: str | None, doc: Doc) -> None:
         self._cache[(table, key)] = doc
         self.changes.rows[(table, key)] = (tenant_id, doc)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from domain.shared.eventlog import EventLog
 from projections.platform.projection import Batch, Projection
@@ -44,6 +46,8 @@ class ProjectionRunner:
         self.store = store
         self.batch_size = batch_size
         self.topics = projection.topics()
+        # One long-lived thread commits batch N while batch N+1 is read (see catch_up).
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{projection.name}")
         store.create(projection.name, projection.tables)
 
     @property
@@ -53,30 +57,57 @@ class ProjectionRunner:
     def status(self) -> Status:
         return Status(self.name, self.store.position(self.name), self.log.head())
 
+    def _page(self, start: int, head: int) -> tuple[int, list[tuple[int, Any]]]:
+        """The next page of our events after `start`, decoded, and where it ends."""
+        notifications = self.log.read(start, self.batch_size, stop=head, topics=self.topics)
+        # A short page means nothing of ours lies between its end and the head.
+        end = notifications[-1].id if len(notifications) == self.batch_size else head
+        return end, [(n.id, self.log.decode(n)) for n in notifications]
+
+    def _fold(self, events: list[tuple[int, Any]]) -> Batch:
+        batch = Batch(self.store)
+        self.projection.prepare(batch, [e for _, e in events])
+        for position, event in events:
+            self.projection.apply(batch, event, position)
+        return batch
+
     def run_batch(self, head: int | None = None) -> int:
         """Apply one batch; returns how many positions the tracking row moved."""
         start = self.store.position(self.name)
         head = self.log.head() if head is None else head
         if start >= head:
             return 0
-        notifications = self.log.read(start, self.batch_size, stop=head, topics=self.topics)
-        # A short page means nothing of ours lies between its end and the head.
-        end = notifications[-1].id if len(notifications) == self.batch_size else head
-        events = [(n.id, self.log.decode(n)) for n in notifications]
-        batch = Batch(self.store)
-        self.projection.prepare(batch, [e for _, e in events])
-        for position, event in events:
-            self.projection.apply(batch, event, position)
-        self.store.commit(self.name, start, end, batch.changes)
+        end, events = self._page(start, head)
+        self.store.commit(self.name, start, end, self._fold(events).changes)
         return end - start
 
     def catch_up(self) -> int:
-        """Run batches until the head seen at the start is reached."""
+        """Run batches until the head seen at the start is reached.
+
+        Reading and decoding the next page overlaps the commit of the previous batch (in
+        a second thread); folding waits for that commit, so every fold sees committed
+        rows, exactly as one batch at a time would."""
         head = self.log.head()
-        moved = 0
-        while self.store.position(self.name) < head:
-            moved += self.run_batch(head)
-        return moved
+        position = start = self.store.position(self.name)
+        pending: Future[None] | None = None
+        try:
+            while position < head:
+                end, events = self._page(position, head)
+                if pending is not None:
+                    pending.result()
+                    pending = None
+                changes = self._fold(events).changes
+                if end >= head:  # the last page: nothing left to overlap with
+                    self.store.commit(self.name, position, end, changes)
+                else:
+                    pending = self._committer.submit(
+                        self.store.commit, self.name, position, end, changes
+                    )
+                position = end
+        finally:
+            if pending is not None:
+                pending.result()
+        return position - start
 
     def run_forever(
         self, wake: threading.Event, stop: threading.Event, poll_seconds: float = 1.0
@@ -98,7 +129,7 @@ class ProjectionRunner:
         while not stop.is_set():
             wake.clear()
             try:
-                moved = self.run_batch()
+                moved = self.catch_up()
             except TrackingConflictError:
                 log.warning("%s: another runner advanced first", self.name)
                 moved = 0

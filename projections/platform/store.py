@@ -288,31 +288,45 @@ class PostgresReadStore(ReadStore):
     def commit(self, name: str, expected: int, position: int, changes: Changes) -> None:
         tracking = checked(f"{name}_tracking")
         with self.pool.connection() as conn, conn.transaction():
+            # Rows and tracking commit together, so a commit lost in a crash loses both and
+            # the batch is simply applied again: durability can be asynchronous here
+            # (never for the event log itself), which saves a WAL flush per batch.
+            conn.execute("SET LOCAL synchronous_commit = off")
             cur = conn.execute(
                 f"UPDATE {tracking} SET position = %s WHERE id = 1 AND position = %s",
                 (position, expected),
             )
             if cur.rowcount != 1:
                 raise TrackingConflictError(f"{name} moved past {expected}")
-            with conn.cursor() as c:
-                for table in changes.tables():
-                    t = checked(table)
-                    # JSONB cannot hold U+0000: one such string would stall this read
-                    # model for good, so it is stored as U+FFFD (the event keeps it).
-                    upserts = [
-                        (key, tenant, doc.replace("\\u0000", "\\ufffd"))
-                        for key, tenant, doc in changes.upserts(table)
-                    ]
-                    if upserts:
-                        c.executemany(
-                            f"INSERT INTO {t} (id, tenant_id, doc) VALUES (%s, %s, %s::jsonb) "
-                            "ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, "
-                            "doc = EXCLUDED.doc",
-                            upserts,
-                        )
-                    deletes = changes.deletes(table)
-                    if deletes:
-                        c.executemany(f"DELETE FROM {t} WHERE id = %s", deletes)
+            for table in changes.tables():
+                t = checked(table)
+                upserts = changes.upserts(table)
+                if upserts:
+                    # COPY into a session-local staging table, then one set-based upsert:
+                    # far less client work than one INSERT per row.
+                    conn.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS careloop_stage "
+                        "(id text, tenant_id text, doc text) ON COMMIT DELETE ROWS"
+                    )
+                    with conn.cursor().copy(
+                        "COPY careloop_stage (id, tenant_id, doc) FROM STDIN"
+                    ) as copy:
+                        for key, tenant, doc in upserts:
+                            # JSONB cannot hold U+0000: one such string would stall this
+                            # read model for good, so it is stored as U+FFFD.
+                            copy.write_row((key, tenant, doc.replace("\\u0000", "\\ufffd")))
+                    conn.execute(
+                        f"INSERT INTO {t} (id, tenant_id, doc) "
+                        "SELECT id, tenant_id, doc::jsonb FROM careloop_stage "
+                        "ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, "
+                        "doc = EXCLUDED.doc"
+                    )
+                    conn.execute("DELETE FROM careloop_stage")
+                deletes = changes.deletes(table)
+                if deletes:
+                    conn.execute(
+                        f"DELETE FROM {t} WHERE id = ANY(%s)", ([key for (key,) in deletes],)
+                    )
 
     def reset(self, name: str, tables: Iterable[str]) -> None:
         with self.pool.connection() as conn, conn.transaction():
