@@ -1,0 +1,1 @@
+"""Benchmarks of CareLoop's store paths; see docs/performance.md."""

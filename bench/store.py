@@ -1,0 +1,802 @@
+"""Store benchmark: command throughput and projection catch-up on PostgreSQL.
+
+Run from the repository root (docs/performance.md explains every figure):
+
+    .venv/bin/python -m bench.store             # full run, a few minutes
+    .venv/bin/python -m bench.store --quick     # smoke run, under a minute
+    .venv/bin/python bench/store.py --database-url postgresql://postgres@host/db
+
+Every run works in its own fresh schema (`bench_<random>`) and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/store.py`, the repository root is not on sys.path yet.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import itertools
+import os
+import platform
+import secrets
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from importlib.metadata import version
+from typing import Any
+
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    UUIDAsHex,
+)
+from eventsourcing.utils import get_topic
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+from api.runtime import create_schema, postgres_env
+from api.settings import Settings
+from domain.people.application import People
+from domain.people.flags import DEFAULT_FLAGS
+from domain.people.staff import StaffType
+from domain.people.tenant import Tenant
+from domain.shared.clock import RandomIds, SystemClock
+from domain.shared.commands import CommandBus
+from domain.shared.context import Actor, CommandContext, Role
+from domain.shared.eventlog import EventLog, build_metadata
+from domain.shared.unit_of_work import UnitOfWork
+from projections.directory.projection import STAFF, DirectoryProjection
+from projections.platform.runner import ProjectionRunner
+from projections.platform.store import PostgresReadStore
+from projections.platform.wakeup import WakeHub
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+MAX_WRITERS = 32
+COMMAND_RATIO_TARGET = 0.9
+CATCH_UP_TARGET = 25_000.0
+APPEND_BATCH = 500
+FLOOR_BATCH = 500
+LARGE_BATCH = 2000  # a reference: CARELOOP_PROJECTION_BATCH_SIZE=2000
+CATCH_UP_KEYS = ("read", "decode", "catch_up", "catch_up_large")
+
+Op = Callable[[], None]
+WriterFactory = Callable[[int], AbstractContextManager[Op]]
+Samples = dict[str, list[float]]
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    schema: str
+    quick: bool
+    slices: int  # one-writer figures: interleaved slices per system
+    slice_seconds: float
+    slice_warmup: float
+    rounds: int  # many-writer figures and catch-up: rounds per system
+    seconds: float
+    warmup: float
+    events: int
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(database_url=self.database_url, database_schema=self.schema)
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    figure: float
+    unit: str
+    target: str = ""
+    reference: str = ""
+    verdict: str = ""
+
+
+# -- the command path -------------------------------------------------------------------
+
+
+class BareTenant(Aggregate):
+    """CareLoop's Tenant without CareLoop: same fields, library defaults for id and time."""
+
+    @event("Created")
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.flags: dict[str, bool] = dict(DEFAULT_FLAGS)
+
+
+class BareApp(Application[uuid.UUID]):
+    """A plain eventsourcing application; its table is `barebench_events`."""
+
+    name = "BareBench"
+
+
+ADMIN = Actor(user_id=uuid.uuid4(), role=Role.PLATFORM_ADMIN, tenant_id=None)
+
+
+def command_env(settings: Settings) -> dict[str, str]:
+    """The runtime's configuration, pool included; both applications get the same one.
+    Should the runtime's pool ever hold fewer than MAX_WRITERS connections, it is grown
+    here so that no writer waits for a connection instead of for the database."""
+    env = postgres_env(settings, create_tables=True)
+    size = int(env.get("POSTGRES_POOL_SIZE", "5"))
+    overflow = int(env.get("POSTGRES_MAX_OVERFLOW", "10"))
+    env["POSTGRES_MAX_OVERFLOW"] = str(max(overflow, MAX_WRITERS - size))
+    return env
+
+
+@contextmanager
+def careloop_writer(bus: CommandBus, people: People, index: int) -> Iterator[Op]:
+    names = itertools.count()
+
+    def op() -> None:
+        ctx = CommandContext(actor=ADMIN, causation_id=f"bench-writer-{index}")
+        handler = partial(people.create_tenant, name=f"Clinic {index}-{next(names)}")
+        bus.run(ctx, handler, status_code=201)
+
+    yield op
+
+
+@contextmanager
+def careloop_system(settings: Settings) -> Iterator[WriterFactory]:
+    """The API's write path: CommandBus -> UnitOfWork -> People -> EventLog.record."""
+    log = EventLog(env=command_env(settings))
+    log.add_listener(WakeHub().poke)  # as the Runtime does
+    bus = CommandBus(log, SystemClock(), RandomIds())
+    try:
+        yield partial(careloop_writer, bus, People())
+    finally:
+        log.close()
+
+
+@contextmanager
+def bare_writer(app: BareApp, index: int) -> Iterator[Op]:
+    names = itertools.count()
+
+    def op() -> None:
+        app.save(BareTenant(name=f"Clinic {index}-{next(names)}"))
+
+    yield op
+
+
+@contextmanager
+def bare_system(settings: Settings) -> Iterator[WriterFactory]:
+    app = BareApp(env=command_env(settings))
+    try:
+        yield partial(bare_writer, app)
+    finally:
+        app.close()
+
+
+def events_table_ddl(schema: str, table: str) -> list[sql.Composed]:
+    """The library's stored-events table, without the library."""
+    ident = sql.Identifier(schema, table)
+    return [
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (originator_id uuid NOT NULL, "
+            "originator_version bigint NOT NULL, topic text, state bytea, "
+            "notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
+        ).format(ident),
+        sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (notification_id)").format(
+            sql.Identifier(f"{table}_nid"), ident
+        ),
+    ]
+
+
+def insert_event_sql(schema: str, table: str) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {} (originator_id, originator_version, topic, state) "
+        "VALUES (%s, %s, %s, %s) RETURNING notification_id"
+    ).format(sql.Identifier(schema, table))
+
+
+def tenant_created_state() -> tuple[str, bytes]:
+    """Topic and stored bytes of one CareLoop Tenant.Created, metadata included."""
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    now = datetime.now(UTC)
+    tenant = Tenant(id=uuid.uuid4(), name="Clinic 0-0", timestamp=now)
+    created = tenant.pending_events[0]
+    object.__setattr__(created, "metadata", build_metadata(CommandContext(ADMIN), None, now))
+    mapper: Mapper[uuid.UUID] = Mapper(transcoder)
+    return get_topic(type(created)), mapper.to_stored_event(created).state
+
+
+@contextmanager
+def raw_writer(url: str, insert: sql.Composed, topic: str, state: bytes, _: int) -> Iterator[Op]:
+    """One INSERT per autocommit transaction on a connection of the writer's own."""
+    with connect(url) as conn:
+
+        def op() -> None:
+            conn.execute(insert, (uuid.uuid4(), 1, topic, state), prepare=True).fetchone()
+
+        yield op
+
+
+@contextmanager
+def locked_writer(
+    url: str, schema: str, table: str, topic: str, state: bytes, _: int
+) -> Iterator[Op]:
+    """The library's append, hand-written: lock, NOTIFY and INSERT in one pipelined
+    transaction, so the only cost left is PostgreSQL's."""
+    lock = sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.Identifier(schema, table))
+    notify = sql.SQL("NOTIFY {}").format(sql.Identifier(table))
+    insert = insert_event_sql(schema, table)
+    with connect(url) as conn:
+
+        def op() -> None:
+            with conn.pipeline() as pipeline, conn.transaction(), conn.cursor() as cur:
+                cur.execute("SET LOCAL lock_timeout = '0s'", prepare=True)
+                cur.execute(lock, prepare=True)
+                cur.execute(notify)
+                cur.execute(insert, (uuid.uuid4(), 1, topic, state), prepare=True)
+                pipeline.sync()
+                cur.fetchone()
+
+        yield op
+
+
+@contextmanager
+def raw_system(cfg: Config, table: str, locked: bool) -> Iterator[WriterFactory]:
+    with connect(cfg.database_url) as conn:
+        for statement in events_table_ddl(cfg.schema, table):
+            conn.execute(statement)
+    topic, state = tenant_created_state()
+    if locked:
+        yield partial(locked_writer, cfg.database_url, cfg.schema, table, topic, state)
+    else:
+        insert = insert_event_sql(cfg.schema, table)
+        yield partial(raw_writer, cfg.database_url, insert, topic, state)
+
+
+def measure(factory: WriterFactory, writers: int, warmup: float, seconds: float) -> float:
+    """Operations per second of `writers` threads, each looping on its own writer,
+    counted over `seconds` after every writer is set up and `warmup` seconds of load."""
+    counts = [0] * writers
+    stop = threading.Event()
+    ready = threading.Barrier(writers + 1)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            with factory(index) as op:
+                ready.wait()
+                while not stop.is_set():
+                    op()
+                    counts[index] += 1
+        except BaseException as e:
+            errors.append(e)
+            stop.set()
+            ready.abort()
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    try:
+        with suppress(threading.BrokenBarrierError):
+            ready.wait()
+        stop.wait(warmup)
+        done, started = sum(counts), time.perf_counter()
+        stop.wait(seconds)
+        done, elapsed = sum(counts) - done, time.perf_counter() - started
+    finally:  # also on Ctrl-C: no writer may outlive the measurement
+        stop.set()
+        ready.abort()
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return done / elapsed
+
+
+def connect(url: str, attempts: int = 20) -> psycopg.Connection[Any]:
+    """An autocommit connection, waiting out a server that is briefly full."""
+    for _ in range(attempts - 1):
+        try:
+            return psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError as e:
+            if "too many clients" not in str(e):
+                raise
+            time.sleep(0.5)
+    return psycopg.connect(url, autocommit=True)
+
+
+def free_connections(url: str) -> int:
+    try:
+        conn = connect(url, attempts=1)
+    except psycopg.OperationalError:
+        return 0
+    with conn:
+        row = conn.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_for_connections(url: str, needed: int, console: Console, timeout: float = 300) -> None:
+    """The server is shared: wait until it has room for `needed` more connections."""
+    deadline = time.monotonic() + timeout
+    free = free_connections(url)
+    if free < needed:
+        console.log(f"waiting for {needed} free connections (the server has {free})")
+    while free < needed and time.monotonic() < deadline:
+        time.sleep(2)
+        free = free_connections(url)
+    if free < needed:
+        console.log(f"[bold red]only {free} free connections; some writers may wait for one")
+
+
+SYSTEMS: dict[str, str] = {
+    "careloop": "CareLoop: CommandBus + People.create_tenant, with metadata",
+    "bare": "bare eventsourcing: Application.save(Aggregate)",
+    "raw": "floor: raw psycopg, 1 INSERT per transaction",
+    "locked": "reference: raw psycopg, library lock + NOTIFY + INSERT",
+}
+
+
+def open_system(key: str, cfg: Config) -> AbstractContextManager[WriterFactory]:
+    if key == "careloop":
+        return careloop_system(cfg.settings)
+    if key == "bare":
+        return bare_system(cfg.settings)
+    return raw_system(cfg, f"{key}_events", locked=key == "locked")
+
+
+def rotated(keys: Sequence[str], by: int) -> list[str]:
+    """`keys` starting at a different one each round, so no system always goes first."""
+    by %= len(keys)
+    return [*keys[by:], *keys[:by]]
+
+
+def bench_commands(cfg: Config, console: Console) -> Samples:
+    """Every system at 1 and at MAX_WRITERS writers, interleaved so that drift in the
+    machine's state (fsync latency, checkpoints, table size) touches all of them alike."""
+    samples: Samples = {}
+    keys = list(SYSTEMS)
+    # One writer: every system open at once, short slices in rotating order.
+    with ExitStack() as stack:
+        factories = {key: stack.enter_context(open_system(key, cfg)) for key in keys}
+        for n in range(cfg.slices):
+            for key in rotated(keys, n):
+                rate = measure(factories[key], 1, cfg.slice_warmup, cfg.slice_seconds)
+                samples.setdefault(f"{key}@1", []).append(rate)
+            console.log(f"1 writer, slice {n + 1}: " + cmd_summary(samples, 1, n))
+    # Many writers: one system open at a time, since each holds MAX_WRITERS connections.
+    for n in range(cfg.rounds):
+        for key in rotated(keys, n):
+            wait_for_connections(cfg.database_url, MAX_WRITERS + 4, console)
+            with open_system(key, cfg) as factory:
+                rate = measure(factory, MAX_WRITERS, cfg.warmup, cfg.seconds)
+            samples.setdefault(f"{key}@{MAX_WRITERS}", []).append(rate)
+        console.log(
+            f"{MAX_WRITERS} writers, round {n + 1}: " + cmd_summary(samples, MAX_WRITERS, n)
+        )
+    return samples
+
+
+def cmd_summary(samples: Samples, writers: int, n: int) -> str:
+    return ", ".join(f"{key} {samples[f'{key}@{writers}'][n]:,.0f}/s" for key in SYSTEMS)
+
+
+# -- projection catch-up --------------------------------------------------------------
+
+
+def register_many(
+    people: People, tenant_id: uuid.UUID, start: int, count: int, uow: UnitOfWork
+) -> dict[str, Any]:
+    for k in range(start, start + count):
+        people.register_staff(
+            uow,
+            tenant_id,
+            StaffType.DOCTOR if k % 3 == 0 else StaffType.HOSPITAL_ADMIN,
+            f"First{k}",
+            f"Last{k}",
+            f"staff{k}@clinic.example",
+        )
+    return {"registered": count}
+
+
+def seed_staff(bus: CommandBus, count: int) -> float:
+    """One tenant, then `count` Staff registrations, APPEND_BATCH per command.
+    Returns events appended per second."""
+    people = People()
+    ctx = CommandContext(actor=ADMIN, causation_id="bench-seed")
+    started = time.perf_counter()
+    outcome = bus.run(ctx, partial(people.create_tenant, name="Catch-up clinic"))
+    tenant_id = uuid.UUID(outcome.body["id"])
+    for start in range(0, count, APPEND_BATCH):
+        size = min(APPEND_BATCH, count - start)
+        bus.run(ctx, partial(register_many, people, tenant_id, start, size))
+    return (count + 1) / (time.perf_counter() - started)
+
+
+def read_log(log: EventLog, head: int, topics: Sequence[str], decode: bool) -> float:
+    """Events per second of paging through the whole log (and decoding every event)."""
+    started, after = time.perf_counter(), 0
+    while after < head:
+        page = log.read(after, APPEND_BATCH, stop=head, topics=topics)
+        if not page:
+            break
+        if decode:
+            for notification in page:
+                log.decode(notification)
+        after = page[-1].id
+    return head / (time.perf_counter() - started)
+
+
+def floor_table(conn: psycopg.Connection[Any], schema: str, table: str) -> sql.Identifier:
+    """A table shaped like a read-model table (PostgresReadStore.create), emptied."""
+    ident = sql.Identifier(schema, table)
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} "
+            "(id text PRIMARY KEY, tenant_id text, doc jsonb NOT NULL)"
+        ).format(ident)
+    )
+    conn.execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (tenant_id)").format(
+            sql.Identifier(f"{table}_tenant"), ident
+        )
+    )
+    conn.execute(sql.SQL("TRUNCATE {}").format(ident))
+    return ident
+
+
+def insert_executemany(
+    conn: psycopg.Connection[Any], table: sql.Identifier, rows: list[Any]
+) -> None:
+    insert = sql.SQL("INSERT INTO {} (id, tenant_id, doc) VALUES (%s, %s, %s::jsonb)").format(table)
+    for start in range(0, len(rows), FLOOR_BATCH):
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(insert, rows[start : start + FLOOR_BATCH])
+
+
+def insert_copy(conn: psycopg.Connection[Any], table: sql.Identifier, rows: list[Any]) -> None:
+    statement = sql.SQL("COPY {} (id, tenant_id, doc) FROM STDIN").format(table)
+    with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def time_floor(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    table: str,
+    rows: list[Any],
+    write: Callable[[psycopg.Connection[Any], sql.Identifier, list[Any]], None],
+) -> float:
+    """Rows per second of `write` into an empty table, after a warm-up on 1,000 rows."""
+    ident = floor_table(conn, schema, table)
+    write(conn, ident, rows[:1000])
+    conn.execute(sql.SQL("TRUNCATE {}").format(ident))
+    started = time.perf_counter()
+    write(conn, ident, rows)
+    return len(rows) / (time.perf_counter() - started)
+
+
+def drop_read_model(cfg: Config, projection: DirectoryProjection) -> None:
+    with connect(cfg.database_url) as conn:
+        for table in (*projection.tables, f"{projection.name}_tracking"):
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(cfg.schema, table))
+            )
+
+
+def time_catch_up(
+    cfg: Config, log: EventLog, store: PostgresReadStore, head: int, batch_size: int
+) -> float:
+    """Events per second of one catch-up from position 0 into new, empty tables."""
+    projection = DirectoryProjection()
+    drop_read_model(cfg, projection)
+    ProjectionRunner(projection, log, store).run_batch(head=min(head, 2 * APPEND_BATCH))
+    drop_read_model(cfg, projection)  # warmed up: start again from nothing
+    runner = ProjectionRunner(projection, log, store, batch_size)
+    started = time.perf_counter()
+    runner.catch_up()
+    rate = head / (time.perf_counter() - started)
+    status = runner.status()
+    with connect(cfg.database_url) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(cfg.schema, STAFF))
+        ).fetchone()
+    if status.position != head or row is None or row[0] != cfg.events:
+        raise RuntimeError(f"catch-up incomplete: {status}, {row} rows")
+    return rate
+
+
+def bench_catch_up(cfg: Config, console: Console) -> Samples:
+    samples: Samples = {}
+    with connect(cfg.database_url) as conn:
+        # The command figures appended tenants to this log: start it again from 1.
+        conn.execute(
+            sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+                sql.Identifier(cfg.schema, "careloop_events")
+            )
+        )
+    log = EventLog(env=postgres_env(cfg.settings, create_tables=True))  # the runtime's pool
+    store = PostgresReadStore(cfg.database_url, cfg.schema)
+    try:
+        samples["append"] = [seed_staff(CommandBus(log, SystemClock(), RandomIds()), cfg.events)]
+        head = log.head()
+        console.log(f"seeded {head:,} events at {samples['append'][0]:,.0f} events/s")
+        topics = DirectoryProjection.topics()
+        batch_size = cfg.settings.projection_batch_size  # what the runtime uses
+        checkpoint(cfg)
+        # The first scan after a bulk insert also writes every page (hint bits): untimed.
+        read_log(log, head, topics, decode=False)
+        for n in range(cfg.rounds):
+            samples.setdefault("read", []).append(read_log(log, head, topics, decode=False))
+            samples.setdefault("decode", []).append(read_log(log, head, topics, decode=True))
+            for key, size in (("catch_up", batch_size), ("catch_up_large", LARGE_BATCH)):
+                samples.setdefault(key, []).append(time_catch_up(cfg, log, store, head, size))
+            console.log(
+                f"catch-up round {n + 1}: "
+                + ", ".join(f"{k} {samples[k][n]:,.0f}/s" for k in CATCH_UP_KEYS)
+            )
+        with connect(cfg.database_url) as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT id, tenant_id, doc::text FROM {} ORDER BY id").format(
+                    sql.Identifier(cfg.schema, STAFF)
+                )
+            ).fetchall()
+            for n in range(cfg.rounds):
+                for key, write in (("executemany", insert_executemany), ("copy", insert_copy)):
+                    rate = time_floor(conn, cfg.schema, f"floor_{key}", rows, write)
+                    samples.setdefault(key, []).append(rate)
+                console.log(
+                    f"floor round {n + 1}: executemany {samples['executemany'][n]:,.0f}/s, "
+                    f"COPY {samples['copy'][n]:,.0f}/s"
+                )
+    finally:
+        store.close()
+        log.close()
+    samples["events"] = [float(head)]
+    samples["batch_size"] = [float(batch_size)]
+    return samples
+
+
+def checkpoint(cfg: Config) -> None:
+    """Flush dirty pages now, so that no timed checkpoint lands in a measurement."""
+    with (
+        connect(cfg.database_url) as conn,
+        suppress(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("CHECKPOINT")
+
+
+# -- report -----------------------------------------------------------------------------
+
+
+def fmt(value: float) -> str:
+    return f"{value:,.3f}" if value < 10 else f"{value:,.0f}"
+
+
+def median(samples: Samples, key: str) -> float:
+    return statistics.median(samples[key])
+
+
+def command_rows(samples: Samples) -> list[Row]:
+    rows: list[Row] = []
+    for w in (1, MAX_WRITERS):
+        med = {key: median(samples, f"{key}@{w}") for key in SYSTEMS}
+        ratio = med["careloop"] / med["bare"]
+        paired = [
+            c / b for c, b in zip(samples[f"careloop@{w}"], samples[f"bare@{w}"], strict=True)
+        ]
+        gated = w == 1
+        verdict = "PASS" if ratio >= COMMAND_RATIO_TARGET else "MISS"
+        suffix = f", {w} writer" + ("s" if w > 1 else "")
+        rows += [
+            Row(
+                SYSTEMS["careloop"] + suffix,
+                med["careloop"],
+                "commands/s",
+                f">= {COMMAND_RATIO_TARGET:.2f} x bare" if gated else "",
+                f"bare {fmt(med['bare'])}, floor {fmt(med['raw'])}",
+                f"{verdict} ({ratio:.3f}x)" if gated else f"info ({ratio:.3f}x)",
+            ),
+            Row(SYSTEMS["bare"] + suffix, med["bare"], "commands/s", "", "reference"),
+            Row(SYSTEMS["raw"] + suffix, med["raw"], "rows/s", "", "floor"),
+            Row(SYSTEMS["locked"] + suffix, med["locked"], "rows/s", "", "reference"),
+            Row(
+                "ratio CareLoop / bare" + suffix,
+                ratio,
+                "x",
+                f">= {COMMAND_RATIO_TARGET:.2f}" if gated else "",
+                f"per {'slice' if gated else 'round'}: {min(paired):.3f}-{max(paired):.3f}",
+                verdict if gated else "info",
+            ),
+        ]
+    return rows
+
+
+def catch_up_rows(samples: Samples) -> list[Row]:
+    rate, executemany, copy = (median(samples, k) for k in ("catch_up", "executemany", "copy"))
+    n = f"{median(samples, 'events'):,.0f} events"
+    batch = f"{median(samples, 'batch_size'):,.0f}"
+    return [
+        Row(
+            f"seeding: CommandBus, {APPEND_BATCH} Staff registrations per command",
+            median(samples, "append"),
+            "events/s",
+            "",
+            "reference",
+        ),
+        Row(
+            f"log read, pages of {APPEND_BATCH}, over {n}",
+            median(samples, "read"),
+            "events/s",
+            "",
+            "reference",
+        ),
+        Row(f"log read + decode, over {n}", median(samples, "decode"), "events/s", "", "reference"),
+        Row(
+            f"projection catch-up from 0: DirectoryProjection, batches of {batch}, over {n}",
+            rate,
+            "events/s",
+            f">= {CATCH_UP_TARGET:,.0f}",
+            f"floor executemany {fmt(executemany)}, COPY {fmt(copy)}",
+            "PASS" if rate >= CATCH_UP_TARGET else "MISS",
+        ),
+        Row(
+            f"the same catch-up, batches of {LARGE_BATCH} (CARELOOP_PROJECTION_BATCH_SIZE)",
+            median(samples, "catch_up_large"),
+            "events/s",
+            "",
+            "reference",
+        ),
+        Row(
+            f"floor: executemany, {FLOOR_BATCH} rows per transaction",
+            executemany,
+            "rows/s",
+            "",
+            "floor",
+        ),
+        Row("floor: COPY, one transaction", copy, "rows/s", "", "floor"),
+    ]
+
+
+def render(rows: Sequence[Row], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column, justify in (
+        ("measure", "left"),
+        ("figure", "right"),
+        ("unit", "left"),
+        ("target", "left"),
+        ("floor/reference", "left"),
+        ("verdict", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        style = "bold red" if r.verdict.startswith("MISS") else None
+        table.add_row(
+            r.measure, fmt(r.figure), r.unit, r.target, r.reference, r.verdict, style=style
+        )
+    return table
+
+
+def machine(cfg: Config) -> str:
+    with connect(cfg.database_url) as conn:
+        settings: dict[str, str] = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('server_version', 'synchronous_commit', 'shared_buffers', 'wal_sync_method')"
+            ).fetchall()
+        )
+    return (
+        f"nproc {os.cpu_count()} | PostgreSQL {settings['server_version']} "
+        f"(synchronous_commit={settings['synchronous_commit']}, "
+        f"wal_sync_method={settings['wal_sync_method']}, "
+        f"shared_buffers={int(settings['shared_buffers']) * 8 // 1024} MB) | "
+        f"Python {platform.python_version()} | eventsourcing {version('eventsourcing')} | "
+        f"psycopg {psycopg.__version__}"
+    )
+
+
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """Share of the machine's CPU time that was busy over `seconds` (Linux only)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return None
+    total = total1 - total0
+    return 1 - (idle1 - idle0) / total if total else None
+
+
+def load_report(label: str) -> str:
+    busy = cpu_busy()
+    load = os.getloadavg()
+    busy_text = "n/a" if busy is None else f"{busy:.0%}"
+    return (
+        f"{label}: load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}, "
+        f"CPU busy over 1 s {busy_text}"
+    )
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> Config:
+    parser = argparse.ArgumentParser(prog="bench.store", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, for smoke runs")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CARELOOP_BENCH_DATABASE_URL", DEFAULT_URL),
+        help=f"PostgreSQL URL (default {DEFAULT_URL} or $CARELOOP_BENCH_DATABASE_URL)",
+    )
+    parser.add_argument("--events", type=int, help="events to store for the catch-up")
+    args = parser.parse_args(argv)
+    quick: bool = args.quick
+    return Config(
+        database_url=args.database_url,
+        schema=f"bench_{secrets.token_hex(4)}",
+        quick=quick,
+        slices=2 if quick else 10,
+        slice_seconds=1.0,
+        slice_warmup=0.3,
+        rounds=1 if quick else 3,
+        seconds=2.0 if quick else 4.0,
+        warmup=0.5 if quick else 1.5,
+        events=args.events or (2_000 if quick else 100_000),
+    )
+
+
+def drop_schema(cfg: Config) -> None:
+    with connect(cfg.database_url, attempts=600) as conn:  # up to five minutes
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(cfg.schema)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    console = Console(width=max(Console().width, 150))  # a wide table, even in a pipe
+    console.print(f"[bold]CareLoop store benchmark[/] ({'quick' if cfg.quick else 'full'} run)")
+    console.print(machine(cfg))
+    console.print(
+        f"schema {cfg.schema} | 1 writer: {cfg.slices} interleaved slices of "
+        f"{cfg.slice_seconds:g} s per system | {MAX_WRITERS} writers: {cfg.rounds} round(s) of "
+        f"{cfg.seconds:g} s after {cfg.warmup:g} s warm-up | catch-up over {cfg.events:,} "
+        f"events, {cfg.rounds} round(s)"
+    )
+    console.print(load_report("before"))
+    create_schema(cfg.settings)
+    try:
+        checkpoint(cfg)
+        samples = bench_commands(cfg, console)
+        samples.update(bench_catch_up(cfg, console))
+    finally:
+        drop_schema(cfg)
+    console.print(load_report("after"))
+    rows = command_rows(samples) + catch_up_rows(samples)
+    console.print(render(rows, "Figures: medians of the slices and rounds above"))
+    missed = [r.measure for r in rows if r.verdict.startswith("MISS")]
+    verdict = "[bold red]MISSED: " + "; ".join(missed) if missed else "[bold green]all targets met"
+    console.print(verdict)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
