@@ -28,6 +28,7 @@ class UnitOfWork:
         self._ids = ids
         self.now: datetime = clock.now()
         self._changed: dict[uuid.UUID, CareLoopAggregate] = {}
+        self._read: dict[uuid.UUID, object] = {}
 
     @property
     def actor(self) -> Actor:
@@ -42,7 +43,10 @@ class UnitOfWork:
         if aggregate_id in self._changed:
             cached = self._changed[aggregate_id]
             return cached if isinstance(cached, cls) else None
-        aggregate = self.log.find(aggregate_id)
+        if aggregate_id not in self._read:
+            # One load per aggregate per command: later reads see the same object.
+            self._read[aggregate_id] = self.log.find(aggregate_id)
+        aggregate = self._read[aggregate_id]
         if not isinstance(aggregate, cls):
             return None
         if not self.actor.can_see_tenant(aggregate.tenant_id):

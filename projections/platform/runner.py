@@ -21,6 +21,8 @@ from projections.platform.store import ReadStore, TrackingConflictError
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_BATCH_SIZE = 2000
+
 
 @dataclass(frozen=True)
 class Status:
@@ -46,6 +48,9 @@ class ProjectionRunner:
         self.store = store
         self.batch_size = batch_size
         self.topics = projection.topics()
+        # Catching up from far behind reads bigger pages: fewer round trips and commits
+        # (measured 21.8k -> 24.3k events/s over 100k events, docs/performance.md).
+        self.catch_up_batch_size = max(batch_size, CATCH_UP_BATCH_SIZE)
         # One long-lived thread commits batch N while batch N+1 is read (see catch_up).
         self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{projection.name}")
         store.create(projection.name, projection.tables)
@@ -57,11 +62,14 @@ class ProjectionRunner:
     def status(self) -> Status:
         return Status(self.name, self.store.position(self.name), self.log.head())
 
-    def _page(self, start: int, head: int) -> tuple[int, list[tuple[int, Any]]]:
+    def _page(
+        self, start: int, head: int, size: int | None = None
+    ) -> tuple[int, list[tuple[int, Any]]]:
         """The next page of our events after `start`, decoded, and where it ends."""
-        notifications = self.log.read(start, self.batch_size, stop=head, topics=self.topics)
+        size = size or self.batch_size
+        notifications = self.log.read(start, size, stop=head, topics=self.topics)
         # A short page means nothing of ours lies between its end and the head.
-        end = notifications[-1].id if len(notifications) == self.batch_size else head
+        end = notifications[-1].id if len(notifications) == size else head
         return end, [(n.id, self.log.decode(n)) for n in notifications]
 
     def _fold(self, events: list[tuple[int, Any]]) -> Batch:
@@ -92,7 +100,7 @@ class ProjectionRunner:
         pending: Future[None] | None = None
         try:
             while position < head:
-                end, events = self._page(position, head)
+                end, events = self._page(position, head, self.catch_up_batch_size)
                 if pending is not None:
                     pending.result()
                     pending = None
