@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth import mint_token
-from api.settings import DEV_JWT_SECRET, get_settings
+from bootstrap.settings import DEV_JWT_SECRET, get_settings
 from domain.shared.context import Role
 
 app = typer.Typer(help="CareLoop: the feedback loops of a telerehab clinic.", no_args_is_help=True)
@@ -25,7 +25,7 @@ console = Console()
 
 
 def _runtime(create_tables: bool | None = None):  # type: ignore[no-untyped-def]
-    from api.runtime import Runtime
+    from bootstrap.runtime import Runtime
 
     return Runtime(get_settings(), create_tables=create_tables)
 
@@ -65,7 +65,7 @@ def worker(
 ) -> None:
     """Run a worker: the outbox dispatcher, the timers' sweep, and Dramatiq workers
     (process managers, timers, deliveries) on Redis. Run as many as you like."""
-    from api.runtime import Runtime
+    from bootstrap.runtime import Runtime
     from workers.broker import broker
     from workers.host import WorkerHost
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.shared.commands import Handler
 from domain.shared.context import CommandContext
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth import mint_token
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.people.flags import Flag
 from domain.people.staff import StaffType
 from domain.shared.commands import Handler

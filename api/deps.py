@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import InvalidTokenError, decode_token
 from api.errors import ProblemError
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.shared.context import Actor, CommandContext, Role
 from domain.shared.errors import NotFoundError
 from projections.platform.runner import wait_for_position

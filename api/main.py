@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import errors
 from api.metrics import CommandMetricsMiddleware, Metrics
 from api.routers import admin, careteam, conversations, me, patients, staff, tenants, workouts
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 
 
 def create_app(

@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from api.runtime import Runtime
+    from bootstrap.runtime import Runtime
 
 COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

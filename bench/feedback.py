@@ -70,9 +70,9 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth import mint_token
-from api.runtime import Runtime
-from api.settings import Settings
 from bench.store import MAX_WRITERS, bare_system, measure
+from bootstrap.runtime import Runtime
+from bootstrap.settings import Settings
 from domain.shared.context import Actor, CommandContext, Role
 from domain.shared.eventlog import metadata_of
 from domain.shared.unit_of_work import UnitOfWork

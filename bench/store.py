@@ -49,8 +49,8 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from api.runtime import create_schema, postgres_env
-from api.settings import Settings
+from bootstrap.runtime import create_schema, postgres_env
+from bootstrap.settings import Settings
 from domain.people.application import People
 from domain.people.flags import DEFAULT_FLAGS
 from domain.people.staff import StaffType

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from tests.support.app import Api, make_api, make_runtime
 
 BACKENDS = ["sqlite", "postgresql"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from api.settings import Settings, get_settings
+from bootstrap.settings import Settings, get_settings
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:

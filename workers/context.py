@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from api.runtime import Runtime
+    from bootstrap.runtime import Runtime
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()
@@ -23,8 +23,8 @@ def get_runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            from api.runtime import Runtime
-            from api.settings import get_settings
+            from bootstrap.runtime import Runtime
+            from bootstrap.settings import get_settings
 
             _runtime = Runtime(get_settings())
         return _runtime

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from api.runtime import OUTBOX_DISPATCH
+from bootstrap.runtime import OUTBOX_DISPATCH
 from domain.notifications.notification import Notification
 from domain.shared.clock import Clock
 from domain.workouts.window import FeedbackWindow

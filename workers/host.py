@@ -19,7 +19,7 @@ from workers.dispatch import OutboxDispatch
 from workers.sweep import run_sweeper
 
 if TYPE_CHECKING:
-    from api.runtime import Runtime
+    from bootstrap.runtime import Runtime
 
 # Dramatiq's default 1 s consumer timeout makes delayed messages up to ~1 s late; 100 ms
 # keeps a coalescing window's card within its 1 s target (docs/performance.md).

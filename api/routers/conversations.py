@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 
 from api.commands import execute
 from api.deps import ActorDep, CommandDep, RuntimeDep, read_model, visible
-from api.runtime import Runtime
 from api.schemas.conversations import ConversationOut, MessageOut, MessagePosted, NewMessage
+from bootstrap.runtime import Runtime
 from domain.messaging.conversation import ConversationKind
 from domain.shared.context import Actor
 from domain.shared.errors import NotFoundError

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path
 
 from api.commands import execute
 from api.deps import CommandDep, RuntimeDep, read_model, require, visible
-from api.runtime import Runtime
 from api.schemas.workouts import (
     ExerciseRecorded,
     ExerciseResult,
@@ -21,6 +20,7 @@ from api.schemas.workouts import (
     WorkoutSession,
     WorkoutStarted,
 )
+from bootstrap.runtime import Runtime
 from domain.shared.context import Actor, Role
 from domain.shared.errors import NotFoundError
 from projections.careteam.projection import CareTeamProjection

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from api.runtime import Runtime
-from api.settings import Settings
+from bootstrap.runtime import Runtime
+from bootstrap.settings import Settings
 from domain.careteam.connection import Connection, connection_id
 from domain.careteam.errors import NotAssignableError
 from domain.messaging.conversation import direct_conversation_id, group_conversation_id

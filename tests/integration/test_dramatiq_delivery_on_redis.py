@@ -12,7 +12,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.notifications.notification import BACKOFF_SECONDS, DeliveryStatus
 from tests.support.app import make_runtime
 from tests.support.fake_expo import FakeExpo, fake_expo

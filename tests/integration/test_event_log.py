@@ -15,7 +15,7 @@ import pytest
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import get_topic
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.careteam.connection import Connection, connection_id
 from domain.people.patient import Patient
 from domain.people.staff import StaffType

@@ -13,7 +13,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.notifications.application import DEVICE_NOT_REGISTERED
 from domain.notifications.notification import BACKOFF_SECONDS, DeliveryStatus, Notification
 from domain.shared.clock import FakeClock

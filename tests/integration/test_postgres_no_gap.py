@@ -24,7 +24,7 @@ import pytest
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import strtobool
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.people.flags import Flag
 from domain.shared.context import Actor, CommandContext, Role
 from projections.platform.runner import ProjectionRunner, wait_for_position

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.careteam.connection import Connection
 from domain.people.patient import Patient
 from domain.people.staff import Staff, StaffType

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from api.runtime import postgres_env
+from bootstrap.runtime import postgres_env
 from domain.people.tenant import Tenant
 from domain.shared.context import SYSTEM_ACTOR, CommandContext
 from domain.shared.eventlog import EventLog

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from api.auth import mint_token
 from api.main import create_app
-from api.runtime import Runtime
-from api.settings import Settings
+from bootstrap.runtime import Runtime
+from bootstrap.settings import Settings
 from domain.shared.clock import Clock, IdSource
 from domain.shared.context import Role
 from tests.support.services import drop_schema, new_schema_name, postgres_url

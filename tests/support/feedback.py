@@ -6,8 +6,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from api.runtime import Runtime
-from api.settings import Settings
+from bootstrap.runtime import Runtime
+from bootstrap.settings import Settings
 from domain.people.flags import Flag
 from domain.people.staff import StaffType
 from domain.shared.clock import FakeClock, SequentialIds

@@ -11,7 +11,7 @@ import httpx
 import jwt
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from tests.support.app import SECRET
 
 PROBLEM = "application/problem+json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from api.runtime import Runtime
+from bootstrap.runtime import Runtime
 from domain.notifications.notification import Notification
 from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
 

@@ -25,7 +25,7 @@ from workers.context import get_runtime
 from workers.notifications.expo import ExpoSender
 
 if TYPE_CHECKING:
-    from api.runtime import Runtime
+    from bootstrap.runtime import Runtime
 
 QUEUE = "notifications"
 # Wake a little after `retry_at`, never before: an early attempt is skipped as not due.

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from api.settings import Settings
+from bootstrap.settings import Settings
 from domain.careteam.application import CareTeams
 from domain.feedback.application import FeedbackLoop
 from domain.messaging.application import Conversations
