@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.metrics import CommandMetricsMiddleware, Metrics
 from api.routers import admin, careteam, conversations, me, patients, staff, tenants, workouts
 from bootstrap.runtime import Runtime
@@ -45,6 +45,7 @@ def create_app(
         version="0.1.0",
         description="Event-sourced CQRS backend for a telerehab clinic.",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.runtime = runtime
     app.state.metrics = Metrics(runtime)
@@ -52,4 +53,5 @@ def create_app(
     errors.install(app)
     for module in (tenants, staff, patients, careteam, conversations, workouts, me, admin):
         app.include_router(module.router)
+    openapi.install(app)
     return app

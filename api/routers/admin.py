@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import RuntimeDep, require
+from api.schemas.operations import Health, ProjectionStatus
 from domain.shared.context import Actor, Role
 
 router = APIRouter(tags=["operations"])
@@ -31,14 +32,18 @@ def projection_rows(runtime: Any) -> list[dict[str, Any]]:
     return rows
 
 
-@router.get("/v1/admin/projections")
-def projections(_: Admin, runtime: RuntimeDep) -> list[dict[str, Any]]:
+@router.get("/v1/admin/projections", response_model=list[ProjectionStatus])
+def list_projections(_: Admin, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """Each read model's position, the log's head, and the lag between them."""
     return projection_rows(runtime)
 
 
-@router.get("/health")
-def health(runtime: RuntimeDep) -> JSONResponse:
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "A check failed: the body says which."}},
+)
+def get_health(runtime: RuntimeDep) -> JSONResponse:
     """Liveness with a check of the event store and of the message broker."""
     checks: dict[str, Any] = {}
     try:
@@ -52,8 +57,13 @@ def health(runtime: RuntimeDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text exposition format."}},
+)
+def get_metrics(request: Request) -> Response:
+    """Prometheus metrics: commands by type and outcome, command latency, read-model lag."""
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

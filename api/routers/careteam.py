@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from api.commands import execute
 from api.deps import CommandDep, RuntimeDep, read_model, require
+from api.openapi import errors
 from api.schemas.careteam import (
     Assigned,
     AssignRequest,
@@ -27,13 +28,17 @@ CareTeamCurrent = Depends(read_model(CareTeamProjection.name))
 
 
 @router.get("/tenant-doctors", response_model=list[TherapistInfo], dependencies=[CareTeamCurrent])
-def tenant_doctors(actor: Doctor, runtime: RuntimeDep) -> Any:
+def list_tenant_doctors(actor: Doctor, runtime: RuntimeDep) -> Any:
     """Active, approved doctors of the caller's tenant, the caller excluded."""
     return runtime.care_team_queries.tenant_doctors(actor)
 
 
-@router.post("/assign", response_model=Assigned)
-def assign(body: AssignRequest, _: Assigner, runtime: RuntimeDep, ctx: CommandDep) -> Any:
+@router.post(
+    "/assign",
+    response_model=Assigned,
+    responses=errors((404, "No such patient or doctor in the caller's tenant.")),
+)
+def assign_patient(body: AssignRequest, _: Assigner, runtime: RuntimeDep, ctx: CommandDep) -> Any:
     """Assign a doctor (yourself when targetDoctorId is absent) to a patient."""
     return execute(
         runtime,
@@ -42,8 +47,14 @@ def assign(body: AssignRequest, _: Assigner, runtime: RuntimeDep, ctx: CommandDe
     )
 
 
-@router.post("/unassign", response_model=Unassigned)
-def unassign(body: UnassignRequest, _: Assigner, runtime: RuntimeDep, ctx: CommandDep) -> Any:
+@router.post(
+    "/unassign",
+    response_model=Unassigned,
+    responses=errors((404, "No such patient, or the doctor is not connected to them.")),
+)
+def unassign_patient(
+    body: UnassignRequest, _: Assigner, runtime: RuntimeDep, ctx: CommandDep
+) -> Any:
     """Archive a connection (a hospital admin, or the doctor themself)."""
     return execute(
         runtime, ctx, lambda uow: runtime.care_teams.unassign(uow, body.patient_id, body.doctor_id)
@@ -56,12 +67,12 @@ def unassign(body: UnassignRequest, _: Assigner, runtime: RuntimeDep, ctx: Comma
     response_model_exclude_none=True,
     dependencies=[CareTeamCurrent],
 )
-def my_patients(actor: Doctor, runtime: RuntimeDep) -> Any:
+def list_my_patients(actor: Doctor, runtime: RuntimeDep) -> Any:
     """My Patients: care-team fields only while therapistPatientAssignment is on."""
     return runtime.care_team_queries.my_patients(actor)
 
 
 @router.get("/all", response_model=list[PatientSummary], dependencies=[CareTeamCurrent])
-def all_patients(actor: Doctor, runtime: RuntimeDep) -> Any:
+def list_all_patients(actor: Doctor, runtime: RuntimeDep) -> Any:
     """All Active Patients; requires allActivePatientsDashboard."""
     return runtime.care_team_queries.all_patients(actor)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.commands import execute
 from api.deps import ActorDep, CommandDep, RuntimeDep, read_model, visible
+from api.openapi import errors
 from api.schemas.conversations import ConversationOut, MessageOut, MessagePosted, NewMessage
 from bootstrap.runtime import Runtime
 from domain.messaging.conversation import ConversationKind
@@ -46,7 +47,7 @@ def _with_names(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("", response_model=list[ConversationOut], dependencies=[ConversationsCurrent])
-def my_conversations(actor: ActorDep, runtime: RuntimeDep) -> Any:
+def list_conversations(actor: ActorDep, runtime: RuntimeDep) -> Any:
     """The caller's conversations, most recently active first."""
     if actor.tenant_id is None:
         return []
@@ -59,8 +60,11 @@ def my_conversations(actor: ActorDep, runtime: RuntimeDep) -> Any:
     response_model=list[MessageOut],
     response_model_exclude_none=True,
     dependencies=[ConversationsCurrent],
+    responses=errors(
+        (404, "No such conversation, the caller is not a participant, or no such `after`.")
+    ),
 )
-def messages(
+def list_messages(
     conversationId: uuid.UUID,
     actor: ActorDep,
     runtime: RuntimeDep,
@@ -77,7 +81,12 @@ def messages(
     return rows
 
 
-@router.post("/{conversationId}/messages", status_code=201, response_model=MessagePosted)
+@router.post(
+    "/{conversationId}/messages",
+    status_code=201,
+    response_model=MessagePosted,
+    responses=errors((404, "No such conversation, or the caller is not a participant.")),
+)
 def post_message(
     conversationId: uuid.UUID,
     body: NewMessage,

@@ -40,7 +40,7 @@ def register_push_token(
     response_model_exclude_none=True,
     dependencies=[NotificationsCurrent],
 )
-def my_notifications(actor: TenantUser, runtime: RuntimeDep) -> Any:
+def list_notifications(actor: TenantUser, runtime: RuntimeDep) -> Any:
     """The caller's push notifications, newest first, with their delivery status; in the
     embedded default they are recorded, not sent (`status: recorded`)."""
     tenant = str(actor.tenant_id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from api.commands import execute
 from api.deps import ActorDep, CommandDep, RuntimeDep, read_model, require, tenant_scope, visible
+from api.openapi import errors
 from api.schemas.people import NewPatient, PatientInvited, PatientOut
 from domain.shared.context import Actor, Role
 from domain.shared.errors import NotFoundError
@@ -44,12 +45,18 @@ def invite_patient(body: NewPatient, _: Doctor, runtime: RuntimeDep, ctx: Comman
     "/v1/tenants/{tenantId}/patients",
     response_model=list[PatientOut],
     dependencies=[DirectoryCurrent],
+    responses=errors((404, "No such tenant.")),
 )
 def list_patients(tenantId: uuid.UUID, actor: PatientAdmin, runtime: RuntimeDep) -> Any:
     return runtime.views.directory.patients(tenant_scope(runtime, actor, tenantId))
 
 
-@router.get("/v1/patients/{patientId}", response_model=PatientOut, dependencies=[DirectoryCurrent])
+@router.get(
+    "/v1/patients/{patientId}",
+    response_model=PatientOut,
+    dependencies=[DirectoryCurrent],
+    responses=errors(404),
+)
 def get_patient(patientId: uuid.UUID, actor: ActorDep, runtime: RuntimeDep) -> Any:
     row = visible(actor, runtime.views.directory.patient(str(patientId)), "patient", patientId)
     # Within the tenant: a patient sees only themself, a doctor only connected patients.

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from api.commands import execute
 from api.deps import CommandDep, RuntimeDep, read_model, require, tenant_scope, visible
+from api.openapi import errors
 from api.schemas.people import Created, FlagChange, FlagChanged, NewTenant, TenantFlags, TenantOut
 from domain.shared.context import Actor, Role
 from projections.tenants.projection import TenantProjection
@@ -30,7 +31,12 @@ def list_tenants(_: PlatformAdmin, runtime: RuntimeDep) -> Any:
     return runtime.views.tenants.all()
 
 
-@router.get("/v1/tenants/{tenantId}", response_model=TenantOut, dependencies=[TenantsCurrent])
+@router.get(
+    "/v1/tenants/{tenantId}",
+    response_model=TenantOut,
+    dependencies=[TenantsCurrent],
+    responses=errors(404),
+)
 def get_tenant(tenantId: uuid.UUID, actor: TenantReader, runtime: RuntimeDep) -> Any:
     tenant_scope(runtime, actor, tenantId)
     return visible(
@@ -42,15 +48,20 @@ def get_tenant(tenantId: uuid.UUID, actor: TenantReader, runtime: RuntimeDep) ->
     "/v1/tenants/{tenantId}/feature-flags",
     response_model=TenantFlags,
     dependencies=[TenantsCurrent],
+    responses=errors(404),
 )
-def get_flags(tenantId: uuid.UUID, actor: TenantReader, runtime: RuntimeDep) -> Any:
+def get_feature_flags(tenantId: uuid.UUID, actor: TenantReader, runtime: RuntimeDep) -> Any:
     tenant_scope(runtime, actor, tenantId)
     row = visible(actor, _with_tenant(runtime.views.tenants.get(str(tenantId))), "tenant", tenantId)
     return {"flags": row["flags"]}
 
 
-@router.put("/v1/tenants/{tenantId}/feature-flags/{flag}", response_model=FlagChanged)
-def set_flag(
+@router.put(
+    "/v1/tenants/{tenantId}/feature-flags/{flag}",
+    response_model=FlagChanged,
+    responses=errors((404, "No such tenant, or no such flag.")),
+)
+def set_feature_flag(
     tenantId: uuid.UUID,
     flag: str,
     body: FlagChange,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path
 
 from api.commands import execute
 from api.deps import CommandDep, RuntimeDep, read_model, require, visible
+from api.openapi import errors
 from api.schemas.workouts import (
     ExerciseRecorded,
     ExerciseResult,
@@ -49,7 +50,14 @@ def start_workout(body: NewWorkout, _: PatientActor, runtime: RuntimeDep, ctx: C
     )
 
 
-@router.put("/{workoutId}/exercises/{exerciseId}", response_model=ExerciseRecorded)
+@router.put(
+    "/{workoutId}/exercises/{exerciseId}",
+    response_model=ExerciseRecorded,
+    responses=errors(
+        (404, "No such workout of the caller, or no such exercise in it."),
+        (409, "The workout is finalized; its exercises are final."),
+    ),
+)
 def record_exercise(
     workoutId: uuid.UUID,
     exerciseId: ExerciseIdPath,
@@ -69,7 +77,11 @@ def record_exercise(
     )
 
 
-@router.post("/{workoutId}/finalize", response_model=WorkoutFinalized)
+@router.post(
+    "/{workoutId}/finalize",
+    response_model=WorkoutFinalized,
+    responses=errors((404, "No such workout of the caller.")),
+)
 def finalize_workout(
     workoutId: uuid.UUID, _: PatientActor, runtime: RuntimeDep, ctx: CommandDep
 ) -> Any:
@@ -77,7 +89,14 @@ def finalize_workout(
     return execute(runtime, ctx, lambda uow: runtime.workouts.finalize(uow, workoutId))
 
 
-@router.put("/{workoutId}/exercises/{exerciseId}/note", response_model=NoteSaved)
+@router.put(
+    "/{workoutId}/exercises/{exerciseId}/note",
+    response_model=NoteSaved,
+    responses=errors(
+        (404, "No such workout of a connected patient, or no such exercise in it."),
+        (409, "The workout is not finalized yet."),
+    ),
+)
 def save_note(
     workoutId: uuid.UUID,
     exerciseId: ExerciseIdPath,
@@ -92,7 +111,11 @@ def save_note(
     )
 
 
-@router.delete("/{workoutId}/exercises/{exerciseId}/note", response_model=NoteDeleted)
+@router.delete(
+    "/{workoutId}/exercises/{exerciseId}/note",
+    response_model=NoteDeleted,
+    responses=errors((404, "No such workout or exercise, or no note of the caller's on it.")),
+)
 def delete_note(
     workoutId: uuid.UUID,
     exerciseId: ExerciseIdPath,
@@ -120,8 +143,9 @@ def _may_view(runtime: Runtime, actor: Actor, row: dict[str, Any]) -> bool:
     "/{workoutId}",
     response_model=WorkoutSession,
     dependencies=[SessionsCurrent, CareTeamCurrent],
+    responses=errors(404),
 )
-def session_viewer(workoutId: uuid.UUID, actor: Viewer, runtime: RuntimeDep) -> Any:
+def get_workout(workoutId: uuid.UUID, actor: Viewer, runtime: RuntimeDep) -> Any:
     """The Session Viewer: per exercise, prescribed vs actual, targets vs recorded pain and
     exertion, patient notes and therapist notes."""
     row = visible(actor, runtime.views.workouts.session(str(workoutId)), "workout", workoutId)

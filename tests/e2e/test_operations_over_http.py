@@ -41,7 +41,7 @@ def test_metrics_count_commands_by_command_and_outcome(ops_api: Api) -> None:
 
     assert delta("create_tenant", "accepted") == 2
     assert delta("create_tenant", "rejected") == 1
-    assert delta("set_flag", "rejected") == 1
+    assert delta("set_feature_flag", "rejected") == 1
 
 
 def test_reads_are_not_counted_as_commands(ops_api: Api) -> None:
