@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import uuid
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.auth import mint_token
-from bootstrap.settings import DEV_JWT_SECRET, get_settings
+from api.auth import TOKEN_ROLES, mint_token
+from bootstrap.settings import MIN_JWT_SECRET_BYTES, Settings, get_settings
 from domain.shared.context import Role
 
 app = typer.Typer(help="CareLoop: the feedback loops of a telerehab clinic.", no_args_is_help=True)
@@ -30,6 +34,100 @@ def _runtime(create_tables: bool | None = None):  # type: ignore[no-untyped-def]
     return Runtime(get_settings(), create_tables=create_tables)
 
 
+# -- refusing to start, in one line -----------------------------------------------------
+
+
+def _refuse(message: str) -> NoReturn:
+    """One line on stderr and exit status 2: what is wrong and how to fix it."""
+    print(f"careloop: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def _require_strong_secret(settings: Settings) -> None:
+    """A shared deployment never runs on the development secret or on a short one."""
+    if settings.is_embedded:
+        return
+    reason = settings.weak_jwt_secret
+    if reason is not None:
+        _refuse(
+            f"{reason}; with CARELOOP_DATABASE_URL set, set it to a random value of at least "
+            f"{MIN_JWT_SECRET_BYTES} bytes, e.g. "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+        )
+
+
+def _where(url: str) -> str:
+    """host:port of a URL, without its credentials."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or ''}".rstrip(":")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
+
+
+def _require_database(settings: Settings, tables: bool = True) -> None:
+    """PostgreSQL answers and, with `tables`, `careloop db init` has run on the schema."""
+    if settings.is_embedded:
+        return
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from domain.shared.eventlog import EventLog
+
+    assert settings.database_url
+    params = conninfo_to_dict(settings.database_url)
+    where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
+    table = f"{EventLog.name.lower()}_events"
+    try:
+        with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
+            found = conn.execute(
+                "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                (settings.database_schema, table),
+            ).fetchone()
+    except psycopg.Error as e:
+        _refuse(
+            f"cannot connect to PostgreSQL at {where} ({_first_line(e)}): "
+            "check CARELOOP_DATABASE_URL and that the server is running"
+        )
+    if tables and (found is None or found[0] is None):
+        _refuse(
+            f"the schema '{settings.database_schema}' has no CareLoop tables: "
+            "run `careloop db init` first"
+        )
+
+
+def _require_redis(settings: Settings) -> None:
+    import redis
+
+    assert settings.redis_url
+    try:
+        redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5).ping()
+    except redis.RedisError as e:
+        _refuse(
+            f"cannot connect to Redis at {_where(settings.redis_url)} ({_first_line(e)}): "
+            "check CARELOOP_REDIS_URL and that the server is running"
+        )
+
+
+@contextmanager
+def _friendly() -> Iterator[None]:
+    """The database or Redis going away after the checks above still ends in one line."""
+    import psycopg
+    import redis
+
+    try:
+        yield
+    except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable) as e:
+        _refuse(f"{_first_line(e)}: run `careloop db init` first")
+    except psycopg.OperationalError as e:
+        _refuse(f"PostgreSQL: {_first_line(e)}: check CARELOOP_DATABASE_URL")
+    except redis.ConnectionError as e:
+        _refuse(f"Redis: {_first_line(e)}: check CARELOOP_REDIS_URL")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
@@ -38,67 +136,78 @@ def serve(
 ) -> None:
     """Serve the API. Embedded default: everything in this one process on SQLite. With
     CARELOOP_DATABASE_URL and CARELOOP_REDIS_URL set: the API only."""
-    import uvicorn
-
+    from api import server
     from api.main import create_app
 
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
-    if not settings.is_embedded and settings.jwt_secret == DEV_JWT_SECRET:
-        console.print("[yellow]warning:[/] CARELOOP_JWT_SECRET is the development default")
-    runtime = _runtime()
-    if demo:
-        from api.demo import load_demo, print_demo
+    _require_strong_secret(settings)
+    _require_database(settings)
+    with _friendly():
+        runtime = _runtime()
+        try:
+            if demo:
+                from api.demo import load_demo, print_demo
 
-        print_demo(console, load_demo(runtime))
-    where = settings.data_dir if settings.is_embedded else "PostgreSQL"
-    console.print(f"CareLoop on {runtime.backend} ({where}) at http://{host}:{port}/docs")
-    try:
-        uvicorn.run(create_app(runtime, run_workers=settings.is_embedded), host=host, port=port)
-    finally:
-        runtime.close()
+                print_demo(console, load_demo(runtime))
+            where = settings.data_dir if settings.is_embedded else "PostgreSQL"
+            console.print(f"CareLoop on {runtime.backend} ({where}) at http://{host}:{port}/docs")
+            app = create_app(runtime, run_workers=settings.is_embedded)
+            server.run(app, host, port, settings.max_header_bytes)
+        finally:
+            runtime.close()
 
 
 @app.command()
 def worker(
     threads: Annotated[int | None, typer.Option(help="Dramatiq worker threads")] = None,
 ) -> None:
-    """Run a worker: the outbox dispatcher, the timers' sweep, and Dramatiq workers
-    (process managers, timers, deliveries) on Redis. Run as many as you like."""
+    """Run a worker: the process managers, the deadline scheduler (each elected: one
+    process at a time) and Dramatiq workers that fire deadlines and deliver the outbox,
+    on Redis. Run as many as you like."""
     from bootstrap.runtime import Runtime
-    from workers.broker import broker
+    from workers.broker import make_broker
     from workers.host import WorkerHost
 
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
     if settings.is_embedded or not settings.redis_url:
-        console.print(
-            "[red]careloop worker needs CARELOOP_DATABASE_URL and CARELOOP_REDIS_URL;[/] "
-            "the embedded default runs its workers inside `careloop serve`."
+        _refuse(
+            "`careloop worker` needs CARELOOP_DATABASE_URL and CARELOOP_REDIS_URL; "
+            "the embedded default runs its workers inside `careloop serve`"
         )
-        raise typer.Exit(2)
-    runtime = Runtime(settings)
-    host = WorkerHost(runtime, broker, threads)
-    host.start()
-    console.print(f"worker running with {host.threads} threads on {settings.redis_url}")
-    try:
-        _wait_for_a_signal()
-    finally:
-        host.stop()
-        runtime.close()
+    _require_strong_secret(settings)
+    _require_database(settings)
+    _require_redis(settings)
+    with _friendly():
+        runtime = Runtime(settings)
+        try:
+            host = WorkerHost(runtime, make_broker(settings), threads)
+            host.start()
+            console.print(f"worker running with {host.threads} threads on {settings.redis_url}")
+            try:
+                _wait_for_a_signal()
+            finally:
+                host.stop()
+        finally:
+            runtime.close()
 
 
 @projections_app.command("run")
 def projections_run() -> None:
     """Run every projection, following the log until interrupted."""
     logging.basicConfig(level=logging.INFO)
-    runtime = _runtime()
-    runtime.start_projections()
-    console.print(f"following the log for: {', '.join(runtime.runners)}")
-    try:
-        _wait_for_a_signal()
-    finally:
-        runtime.close()
+    settings = get_settings()
+    _require_strong_secret(settings)
+    _require_database(settings)
+    with _friendly():
+        runtime = _runtime()
+        try:
+            runtime.start_projections()
+            console.print(f"following the log for: {', '.join(runtime.runners)}")
+            _wait_for_a_signal()
+        finally:
+            runtime.close()
 
 
 def _wait_for_a_signal() -> None:
@@ -115,32 +224,47 @@ def _wait_for_a_signal() -> None:
 @projections_app.command("status")
 def projections_status() -> None:
     """Each read model's position, the head, and the lag."""
-    runtime = _runtime()
-    try:
-        table = Table("read model", "position", "head", "lag")
-        for status in runtime.follower_status():
-            table.add_row(
-                status.name, str(status.position), str(status.head_position), str(status.lag)
-            )
-        console.print(table)
-    finally:
-        runtime.close()
+    _require_database(get_settings())
+    with _friendly():
+        runtime = _runtime()
+        try:
+            table = Table("read model", "position", "head", "lag")
+            for status in runtime.follower_status():
+                table.add_row(
+                    status.name, str(status.position), str(status.head_position), str(status.lag)
+                )
+            console.print(table)
+        finally:
+            runtime.close()
+
+
+class LoginRole(StrEnum):
+    """The roles a token can carry: every role but the internal `system` one."""
+
+    PATIENT = Role.PATIENT.value
+    DOCTOR = Role.DOCTOR.value
+    HOSPITAL_ADMIN = Role.HOSPITAL_ADMIN.value
+    PX_ADMIN = Role.PX_ADMIN.value
+    PLATFORM_ADMIN = Role.PLATFORM_ADMIN.value
+
+
+assert {Role(r) for r in LoginRole} == TOKEN_ROLES, "LoginRole must list exactly TOKEN_ROLES"
 
 
 @app.command()
 def token(
     user: Annotated[uuid.UUID, typer.Option(help="User id (the `sub` claim)")],
-    role: Annotated[Role, typer.Option(help="Role")],
+    role: Annotated[LoginRole, typer.Option(help="Role")],
     tenant: Annotated[uuid.UUID | None, typer.Option(help="Tenant id")] = None,
     ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds")] = None,
 ) -> None:
     """Mint a development JWT."""
     settings = get_settings()
-    if role is Role.SYSTEM:
-        raise typer.BadParameter("the system role cannot log in", param_hint="--role")
-    if (tenant is None) != (role is Role.PLATFORM_ADMIN):
+    if (tenant is None) != (role is LoginRole.PLATFORM_ADMIN):
         raise typer.BadParameter("every role but platform_admin needs --tenant")
-    print(mint_token(settings.jwt_secret, user, role, tenant, ttl or settings.jwt_ttl_seconds))
+    print(
+        mint_token(settings.jwt_secret, user, Role(role), tenant, ttl or settings.jwt_ttl_seconds)
+    )
 
 
 @app.command()
@@ -148,11 +272,13 @@ def demo() -> None:
     """Load the demo clinic and print a token for each demo user."""
     from api.demo import load_demo, print_demo
 
-    runtime = _runtime()
-    try:
-        print_demo(console, load_demo(runtime))
-    finally:
-        runtime.close()
+    _require_database(get_settings())
+    with _friendly():
+        runtime = _runtime()
+        try:
+            print_demo(console, load_demo(runtime))
+        finally:
+            runtime.close()
 
 
 @db_app.command("init")
@@ -162,8 +288,9 @@ def db_init() -> None:
     if settings.is_embedded:
         console.print("embedded SQLite creates its tables on start; nothing to do")
         return
-    runtime = _runtime(create_tables=True)
-    runtime.close()
+    _require_database(settings, tables=False)
+    with _friendly():
+        _runtime(create_tables=True).close()
     console.print(f"schema '{settings.database_schema}' is ready")
 
 
