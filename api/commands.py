@@ -1,21 +1,64 @@
-"""Turns a command outcome into the HTTP response: the body plus `position`."""
+"""Turns a command's typed result into the HTTP response: the body plus `position`.
+
+This is the one place a result becomes JSON: a dataclass result is rendered field by
+field in camelCase, a mapping as it is. The same rendering is what a replayed
+Idempotency-Key returns.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from fastapi.responses import JSONResponse
 
 from bootstrap.runtime import Runtime
-from domain.shared.commands import Handler
+from domain.shared.commands import Handler, Rendered
 from domain.shared.context import CommandContext
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            _camel(f.name): to_json(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get("omit_none") and getattr(value, f.name) is None)
+        }
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_json(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
 def execute(
-    runtime: Runtime, ctx: CommandContext, handler: Handler, status_code: int = 200
+    runtime: Runtime, ctx: CommandContext, handler: Handler[Any], status_code: int = 200
 ) -> JSONResponse:
-    outcome = runtime.commands.run(ctx, handler, status_code)
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    def render(result: Any) -> Rendered:
+        return Rendered(status_code, to_json(result))
+
+    outcome = runtime.commands.run(ctx, handler, render=render)
+    if outcome.replay is not None:
+        return JSONResponse(
+            {**outcome.replay.body, "position": outcome.position},
+            status_code=outcome.replay.status_code,
+            headers={"Idempotent-Replayed": "true"},
+        )
     return JSONResponse(
-        {**outcome.body, "position": outcome.position},
-        status_code=outcome.status_code,
-        headers=headers,
+        {**render(outcome.result).body, "position": outcome.position}, status_code=status_code
     )

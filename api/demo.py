@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth import mint_token
+from api.commands import to_json
 from bootstrap.runtime import Runtime
 from domain.people.flags import Flag
 from domain.people.staff import StaffType
-from domain.shared.commands import Handler
+from domain.shared.commands import Handler, Rendered
 from domain.shared.context import Actor, CommandContext, Role
 
 DEMO_PLATFORM_ADMIN = uuid.UUID("00000000-0000-4000-a000-00000000d001")
@@ -85,7 +86,11 @@ def _run(runtime: Runtime, actor: Actor, key: str, handler: Handler) -> dict[str
         idempotency_key=f"demo:{key}",
         request_fingerprint=f"demo:{key}",
     )
-    return runtime.commands.run(ctx, handler).body
+    outcome = runtime.commands.run(ctx, handler, render=lambda r: Rendered(200, to_json(r)))
+    if outcome.replay is not None:
+        return dict(outcome.replay.body)
+    body: dict[str, Any] = to_json(outcome.result)
+    return body
 
 
 def load_demo(runtime: Runtime) -> Demo:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from dramatiq.brokers.stub import StubBroker
 from fastapi import FastAPI
 
-from api import errors, openapi
+from api import docs, errors, limits, openapi
 from api.metrics import CommandMetricsMiddleware, Metrics
 from api.routers import admin, careteam, conversations, me, patients, staff, tenants, workouts
 from bootstrap.runtime import Runtime
+from workers.host import WorkerHost
 
 
 def create_app(
@@ -18,7 +20,8 @@ def create_app(
 ) -> FastAPI:
     """An app around `runtime`. With `run_workers`, the projections run in this process
     while it serves; with `run_process_managers` (by default: on in the embedded default)
-    so do the outbox dispatcher, the timers' sweep and Dramatiq workers on a StubBroker."""
+    so do the process managers, the deadline scheduler and Dramatiq workers (firing
+    deadlines, delivering the outbox) on a StubBroker."""
     if run_process_managers is None:
         run_process_managers = run_workers and runtime.settings.is_embedded
 
@@ -28,10 +31,6 @@ def create_app(
         if run_workers:
             runtime.start_projections()
         if run_process_managers:
-            from dramatiq.brokers.stub import StubBroker
-
-            from workers.host import WorkerHost
-
             host = WorkerHost(runtime, StubBroker())
             host.start()
         try:
@@ -45,13 +44,17 @@ def create_app(
         version="0.1.0",
         description="Event-sourced CQRS backend for a telerehab clinic.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs from local assets
+        redoc_url=None,
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.runtime = runtime
     app.state.metrics = Metrics(runtime)
+    limits.install(app, runtime.settings)  # inside the metrics, so they count its rejections
     app.add_middleware(CommandMetricsMiddleware, metrics=app.state.metrics)
     errors.install(app)
     for module in (tenants, staff, patients, careteam, conversations, workouts, me, admin):
         app.include_router(module.router)
     openapi.install(app)
+    docs.install(app)
     return app

@@ -5,42 +5,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Any
 
+from bootstrap.contexts import Wiring, wire
 from bootstrap.settings import Settings
-from domain.careteam.application import CareTeams
-from domain.feedback.application import FeedbackLoop
-from domain.messaging.application import Conversations
-from domain.notifications.application import Notifications
-from domain.people.application import People
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog
-from domain.workouts.application import Workouts
-from projections.careteam.projection import CareTeamProjection
-from projections.careteam.queries import CareTeamQueries
-from projections.careteam.view import CareTeamView
-from projections.conversations.projection import ConversationProjection
-from projections.conversations.view import ConversationView
-from projections.directory.projection import DirectoryProjection
-from projections.directory.view import DirectoryView
-from projections.notifications.projection import NotificationProjection
-from projections.notifications.view import NotificationView
 from projections.platform.projection import Projection
 from projections.platform.runner import ProjectionRunner, Status
 from projections.platform.store import PostgresReadStore, ReadStore, SQLiteReadStore
 from projections.platform.wakeup import PostgresListener, WakeHub
-from projections.tenants.projection import TenantProjection
-from projections.tenants.view import TenantView
-from projections.timers.projection import TimerProjection
-from projections.timers.view import TimerView
-from projections.workouts.projection import WorkoutSessionProjection
-from projections.workouts.view import WorkoutView
 
 log = logging.getLogger(__name__)
-
-OUTBOX_DISPATCH = "outbox_dispatch"
 
 
 def postgres_env(settings: Settings, create_tables: bool) -> dict[str, str]:
@@ -80,17 +57,6 @@ def create_schema(settings: Settings) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Views:
-    tenants: TenantView
-    directory: DirectoryView
-    care_team: CareTeamView
-    conversations: ConversationView
-    timers: TimerView
-    notifications: NotificationView
-    workouts: WorkoutView
-
-
 class Runtime:
     """Everything one process needs. `create_tables` is on for the embedded default, for
     `careloop db init` and for tests; production processes start with it off."""
@@ -126,39 +92,26 @@ class Runtime:
             assert settings.database_url
             self.store = PostgresReadStore(settings.database_url, settings.database_schema)
         self.commands = CommandBus(self.log, self.clock, self.ids)
-        self.people = People()
-        self.care_teams = CareTeams()
-        self.conversations = Conversations()
-        self.workouts = Workouts(settings.feedback_window_seconds)
-        self.feedback = FeedbackLoop()
-        self.notifications = Notifications()
+        wiring: Wiring = wire(settings, self.log, self.store, self.commands)
+        self.wiring = wiring
+        self.views = wiring.views
+        self.people = wiring.services.people
+        self.care_teams = wiring.services.care_teams
+        self.conversations = wiring.services.conversations
+        self.workouts = wiring.services.workouts
+        self.feedback = wiring.services.feedback
+        self.notifications = wiring.services.notifications
+        self.outbox = wiring.services.outbox
+        self.care_team_queries = wiring.care_team_queries
+        self.reactions = wiring.reactions
+        self.deadline_handlers = wiring.deadline_handlers
+        self.senders = wiring.senders
 
-        self.projections: list[Projection] = [
-            TenantProjection(),
-            DirectoryProjection(),
-            CareTeamProjection(),
-            ConversationProjection(),
-            TimerProjection(),
-            NotificationProjection(),
-            WorkoutSessionProjection(),
-        ]
+        self.projections: list[Projection] = list(wiring.projections)
         self.runners = {
             p.name: ProjectionRunner(p, self.log, self.store, settings.projection_batch_size)
             for p in self.projections
         }
-        self.views = Views(
-            tenants=TenantView(self.store),
-            directory=DirectoryView(self.store),
-            care_team=CareTeamView(self.store),
-            conversations=ConversationView(self.store),
-            timers=TimerView(self.store),
-            notifications=NotificationView(self.store),
-            workouts=WorkoutView(self.store),
-        )
-        self.care_team_queries = CareTeamQueries(self.log, self.views.care_team)
-
-        # The outbox dispatcher's tracking row, so its lag is visible before a worker runs.
-        self.store.create(OUTBOX_DISPATCH, ())
         self.hub = WakeHub()
         self.log.add_listener(self.hub.poke)
         self._stop = threading.Event()
@@ -210,11 +163,19 @@ class Runtime:
         """Each read model's position against the head."""
         return [runner.status() for runner in self.runners.values()]
 
+    def reaction_status(self) -> list[Status]:
+        """Each process manager's tracked position against the head."""
+        head = self.log.head()
+        return [Status(r.name, self.log.tracked(r.name), head) for r in self.reactions]
+
     def follower_status(self) -> list[Status]:
-        """Every log follower: the read models, then the outbox dispatcher (which a worker
-        host runs, but whose tracking row lives in the read store)."""
-        dispatch = Status(OUTBOX_DISPATCH, self.store.position(OUTBOX_DISPATCH), self.log.head())
-        return [*self.projection_status(), dispatch]
+        """Every log follower: the read models, then the process managers (which a worker
+        host runs; their positions live in the event store, beside the events)."""
+        return [*self.projection_status(), *self.reaction_status()]
+
+    def position_of(self, name: str) -> int:
+        """A read model's position, for process managers that need it."""
+        return self.store.position(name)
 
     # -- health -----------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "careloop-development-secret-change-me"
+# HS256 keys shorter than the hash output (RFC 7518, section 3.2) are refused in production.
+MIN_JWT_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -28,7 +30,12 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="coalescing window of therapist notes"
     )
     sweep_interval_seconds: float = Field(
-        default=1.0, gt=0, description="how often due timers and lost deliveries are swept"
+        default=2.0,
+        gt=0,
+        description="how long a due deadline waits before its wake-up is sent again",
+    )
+    delivery_lease_seconds: float = Field(
+        default=30.0, gt=0, description="how long a claimed delivery attempt may take"
     )
     worker_threads: int = Field(default=4, ge=1, le=64, description="Dramatiq worker threads")
     expo_base_url: str | None = Field(
@@ -38,10 +45,29 @@ class Settings(BaseSettings):
     expo_access_token: str | None = Field(default=None, description="Expo access token")
     survey_token_expiry_days: int = Field(default=30, ge=1)
     webhook_allow_private: bool = False
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="largest request body accepted; larger ones are 413 before being read",
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="largest request head (request line and headers) accepted; larger is 431",
+    )
 
     @property
     def is_embedded(self) -> bool:
         return not self.database_url
+
+    @property
+    def weak_jwt_secret(self) -> str | None:
+        """Why the JWT secret is unfit for a shared deployment, or None when it is fit."""
+        if self.jwt_secret == DEV_JWT_SECRET:
+            return "CARELOOP_JWT_SECRET is the development default"
+        if len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+            return f"CARELOOP_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes"
+        return None
 
 
 @lru_cache

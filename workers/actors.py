@@ -1,19 +1,63 @@
-"""Every actor, for the worker to load, and a way to bind them all to another broker."""
+"""CareLoop's Dramatiq actors, declared one way: bound to a broker and a runtime.
+
+There is one: `fire_deadlines`, the wake-up for a chunk of due deadlines of one kind.
+A message is only a wake-up: the deadlines stay in the deadlines read model until they
+fire, and the scheduler sends them again if this message is lost.
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 import dramatiq
 
-import workers.broker  # noqa: F401
-from workers.feedback.actors import fire_window, summarize_workout
-from workers.notifications.actors import deliver_notification
+from domain.shared.deadlines import Deadline
+from workers.deadlines import fire
 
-ALL_ACTORS: list[dramatiq.Actor] = [summarize_workout, fire_window, deliver_notification]  # type: ignore[type-arg]
+if TYPE_CHECKING:
+    from bootstrap.runtime import Runtime
+
+QUEUE = "deadlines"
+
+WireDeadline = list[str]  # [aggregate id, due at (ISO), correlation id]
 
 
-def bind(broker: dramatiq.Broker) -> None:
-    """Declare every actor on `broker` and make it the global one (tests, the worker)."""
-    dramatiq.set_broker(broker)
-    for actor in ALL_ACTORS:
-        actor.broker = broker
-        broker.declare_actor(actor)
+def to_wire(deadline: Deadline) -> WireDeadline:
+    return [
+        str(deadline.id),
+        deadline.due_at.isoformat(),
+        str(deadline.payload.get("correlationId") or ""),
+    ]
+
+
+def from_wire(kind: str, item: WireDeadline) -> Deadline:
+    aggregate_id, due_at, correlation = item
+    payload = {"correlationId": correlation} if correlation else {}
+    return Deadline(kind, uuid.UUID(aggregate_id), datetime.fromisoformat(due_at), None, payload)
+
+
+@dataclass(frozen=True)
+class Actors:
+    fire_deadlines: dramatiq.Actor[[str, list[WireDeadline]], None]
+
+    def all(self) -> list[dramatiq.Actor]:  # type: ignore[type-arg]
+        return [self.fire_deadlines]
+
+
+def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
+    def fire_deadlines(kind: str, items: list[WireDeadline]) -> None:
+        fire(runtime.deadline_handlers, kind, [from_wire(kind, item) for item in items])
+
+    return Actors(
+        fire_deadlines=dramatiq.actor(
+            broker=broker,
+            actor_name="fire_deadlines",
+            queue_name=QUEUE,
+            # A failed chunk is not retried by Dramatiq: its deadlines are still due, and
+            # the scheduler sends them again.
+            max_retries=0,
+        )(fire_deadlines)
+    )

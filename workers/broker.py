@@ -1,15 +1,12 @@
-"""The Dramatiq broker, imported first by every actor module.
-
-Redis when CARELOOP_REDIS_URL is set; otherwise Dramatiq's StubBroker, whose messages the
-embedded default processes with an in-process worker.
-"""
+"""The Dramatiq broker of a process: Redis when CARELOOP_REDIS_URL is set, otherwise
+Dramatiq's StubBroker, whose messages the embedded default's in-process worker runs."""
 
 from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from bootstrap.settings import Settings, get_settings
+from bootstrap.settings import Settings
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -18,7 +15,3 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 
         return RedisBroker(url=settings.redis_url)
     return StubBroker()
-
-
-broker = make_broker(get_settings())
-dramatiq.set_broker(broker)

@@ -1,28 +1,29 @@
-"""Everything a worker process runs: the outbox dispatcher, the sweep and Dramatiq workers.
+"""Everything a worker process runs: the process managers, the deadline scheduler and
+Dramatiq workers.
 
 `careloop worker` runs one of these against Redis; the embedded default runs one in the
-API process against Dramatiq's StubBroker. The dispatcher and the sweep are elected (one
-process at a time does them); the Dramatiq workers scale out.
+API process against Dramatiq's StubBroker. Each process manager and the scheduler are
+elected (one process at a time runs each); the Dramatiq workers scale out.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import dramatiq
 
-from projections.platform.runner import ProjectionRunner
-from workers import context
-from workers.actors import bind
-from workers.dispatch import OutboxDispatch
-from workers.sweep import run_sweeper
+from domain.shared.deadlines import Deadline
+from workers.actors import Actors, declare_actors, to_wire
+from workers.deadlines import Scheduler
+from workers.reactions import ReactionFollower
 
 if TYPE_CHECKING:
     from bootstrap.runtime import Runtime
 
-# Dramatiq's default 1 s consumer timeout makes delayed messages up to ~1 s late; 100 ms
-# keeps a coalescing window's card within its 1 s target (docs/performance.md).
+# Dramatiq's default 1 s consumer timeout makes messages up to ~1 s late; 100 ms keeps a
+# deadline's firing well within its 1 s target (docs/performance.md).
 WORKER_TIMEOUT_MS = 100
 
 
@@ -34,34 +35,65 @@ class WorkerHost:
         self.broker = broker
         self.threads = threads or runtime.settings.worker_threads
         self.stop_event = threading.Event()
-        self.dispatcher = ProjectionRunner(
-            OutboxDispatch(runtime.clock),
-            runtime.log,
-            runtime.store,
-            runtime.settings.projection_batch_size,
+        self.actors: Actors = declare_actors(broker, runtime)
+        self.followers = [
+            ReactionFollower(
+                reaction,
+                runtime.log,
+                runtime.commands,
+                runtime.position_of,
+                runtime.hub.subscribe(),
+            )
+            for reaction in runtime.reactions
+        ]
+        self.scheduler = Scheduler(
+            runtime.views.deadlines,
+            runtime.clock,
+            self.dispatch,
+            runtime.settings.sweep_interval_seconds,
         )
         self._threads: list[threading.Thread] = []
         self.worker: dramatiq.Worker | None = None
 
+    def dispatch(self, kind: str, deadlines: Sequence[Deadline]) -> None:
+        self.actors.fire_deadlines.send(kind, [to_wire(d) for d in deadlines])
+
     def start(self) -> None:
-        context.use(self.runtime)
-        bind(self.broker)
         self.runtime.start_listener()
         self.worker = dramatiq.Worker(
             self.broker, worker_threads=self.threads, worker_timeout=WORKER_TIMEOUT_MS
         )
         self.worker.start()
+        for follower in self.followers:
+            self._spawn(f"reaction-{follower.name}", self._follow, follower)
+        self._spawn("deadline-scheduler", self._schedule)
+
+    def _spawn(self, name: str, target: object, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def _follow(self, follower: ReactionFollower) -> None:
+        store = self.runtime.store
+        while not self.stop_event.is_set():
+            try:
+                with store.elect(f"reaction_{follower.name}") as elected:
+                    if elected:
+                        follower.follow(self.stop_event)
+                        continue
+            except Exception:
+                pass
+            self.stop_event.wait(1.0)
+
+    def _schedule(self) -> None:
         wake = self.runtime.hub.subscribe()
-        for name, target, args in (
-            ("outbox-dispatch", self.dispatcher.run_forever, (wake, self.stop_event)),
-            ("sweep", run_sweeper, (self.stop_event, self.runtime.settings.sweep_interval_seconds)),
-        ):
-            thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self.scheduler.run(
+            self.stop_event, wake, lambda: self.runtime.store.elect("deadline_scheduler")
+        )
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.runtime.hub.poke()
         for thread in self._threads:
             thread.join(timeout=5)
         if self.worker is not None:

@@ -1,6 +1,6 @@
-"""The feedback loop's two process-manager decisions, as commands.
+"""The commands behind the feedback loop's two process managers (policies.py).
 
-Both are idempotent by construction: every message and notification they create has an id
+Both are idempotent by construction: every message and push they create has an id
 derived from what it is about, so a retry, a replay or a racing worker can only collide
 with the first decision (the store's optimistic concurrency rejects the copy, the command
 bus retries on fresh state, and the retry finds the work done).
@@ -9,14 +9,17 @@ bus retries on fresh state, and the retry finds the work done).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from domain.careteam.connection import Connection, connection_id
+from domain.feedback.policies import PostNoteCard, SummarizeWorkout
 from domain.messaging.application import active_therapists
 from domain.messaging.conversation import care_team_conversation_id
 from domain.messaging.message import Message, MessageType
-from domain.notifications.notification import Notification
+from domain.notifications.application import queue_push
 from domain.people.flags import Flag
 from domain.people.patient import Patient
 from domain.people.staff import Staff
@@ -36,6 +39,21 @@ from domain.workouts.window import FeedbackWindow
 from domain.workouts.workout import Workout
 
 
+class TeamDirectory(Protocol):
+    def therapists_of(self, patient_id: uuid.UUID) -> list[uuid.UUID]:
+        """The therapists a read model lists for the patient: candidates, each of which a
+        command checks against its connection aggregate."""
+        ...
+
+
+@dataclass(frozen=True)
+class FeedbackOutcome:
+    outcome: str
+    message_id: uuid.UUID | None = None
+    notified: tuple[uuid.UUID, ...] = ()
+    revision: int | None = None
+
+
 def _notify(
     uow: UnitOfWork,
     message: Message,
@@ -45,28 +63,39 @@ def _notify(
     workout_id: uuid.UUID,
 ) -> None:
     assert message.tenant_id is not None
-    uow.add(
-        Notification(
-            id=notification_id(message.id, recipient),
-            tenant_id=message.tenant_id,
-            recipient_id=recipient,
-            title=title,
-            body=body,
-            data={
-                "type": message.message_type.value,
-                "workoutId": str(workout_id),
-                "conversationId": str(message.conversation_id),
-                "messageId": str(message.id),
-            },
-            timestamp=uow.now,
-        )
+    queue_push(
+        uow,
+        notification_id(message.id, recipient),
+        message.tenant_id,
+        recipient,
+        title,
+        body,
+        {
+            "type": message.message_type.value,
+            "workoutId": str(workout_id),
+            "conversationId": str(message.conversation_id),
+            "messageId": str(message.id),
+        },
     )
 
 
 class FeedbackLoop:
+    def __init__(self, team: TeamDirectory) -> None:
+        self.team = team
+
+    def handle(self, uow: UnitOfWork, command: SummarizeWorkout | PostNoteCard) -> FeedbackOutcome:
+        """Runs a command the feedback loop's process managers decided on."""
+        if isinstance(command, SummarizeWorkout):
+            workout = uow.find(Workout, command.workout_id)
+            candidates = self.team.therapists_of(workout.patient_id) if workout else []
+            return self.summarize(uow, command.workout_id, candidates)
+        window = uow.find(FeedbackWindow, command.window_id)
+        candidates = self.team.therapists_of(window.patient_id) if window else []
+        return self.post_note_card(uow, command.window_id, command.deadline, candidates)
+
     def summarize(
-        self, uow: UnitOfWork, workout_id: uuid.UUID, candidate_doctor_ids: list[uuid.UUID]
-    ) -> dict[str, Any]:
+        self, uow: UnitOfWork, workout_id: uuid.UUID, candidate_doctor_ids: Sequence[uuid.UUID]
+    ) -> FeedbackOutcome:
         """Posts the workout's one PATIENT_FEEDBACK_SUMMARY card to the care team's
         conversation and queues one push per connected therapist, if the workout is
         finalized, has a flagged exercise, and the tenant has feedbackNotifications on.
@@ -77,21 +106,21 @@ class FeedbackLoop:
         """
         card_id = summary_card_id(workout_id)
         if uow.find(Message, card_id) is not None:
-            return {"outcome": "already_posted", "messageId": str(card_id)}
+            return FeedbackOutcome("already_posted", card_id)
         workout = uow.get(Workout, workout_id, "workout")
         if not workout.is_finalized:
-            return {"outcome": "not_finalized"}
+            return FeedbackOutcome("not_finalized")
         flagged = flagged_exercises(workout)
         if not flagged:
-            return {"outcome": "not_flagged"}
+            return FeedbackOutcome("not_flagged")
         tenant = uow.get(Tenant, workout.tenant_id or uuid.UUID(int=0), "tenant")
         if not tenant.is_enabled(Flag.FEEDBACK_NOTIFICATIONS):
-            return {"outcome": "flag_off"}
+            return FeedbackOutcome("flag_off")
         patient = uow.get(Patient, workout.patient_id, "patient")
-        team = active_therapists(uow, patient.id, candidate_doctor_ids)
+        team = active_therapists(uow, patient.id, list(candidate_doctor_ids))
         conversation = care_team_conversation_id(patient.id, team)
         if conversation is None:
-            return {"outcome": "no_therapist"}
+            return FeedbackOutcome("no_therapist")
         assert patient.tenant_id is not None
         message = Message(
             id=card_id,
@@ -108,40 +137,36 @@ class FeedbackLoop:
         title, body = summary_push(patient.full_name, flagged)
         for therapist in team:
             _notify(uow, message, therapist, title, body, workout.id)
-        return {
-            "outcome": "posted",
-            "messageId": str(card_id),
-            "notified": [str(t) for t in team],
-        }
+        return FeedbackOutcome("posted", card_id, tuple(team))
 
-    def fire_window(
+    def post_note_card(
         self,
         uow: UnitOfWork,
         window: uuid.UUID,
-        scheduled_for: datetime,
-        candidate_doctor_ids: list[uuid.UUID],
-    ) -> dict[str, Any]:
-        """Closes a coalescing window whose deadline has passed and is still the one this
-        wake-up was scheduled for, bundling the therapist's notes into their
-        DOCTOR_FEEDBACK_NOTE card: posted the first time (with one push to the patient),
-        replaced in place (same id, next revision, no new push) after later edits,
-        withdrawn when every note was deleted. A stale or early wake-up does nothing.
+        elapsed_at: datetime,
+        candidate_doctor_ids: Sequence[uuid.UUID],
+    ) -> FeedbackOutcome:
+        """Closes a coalescing window that elapsed at `elapsed_at` and has not been
+        touched since, bundling the therapist's notes into their DOCTOR_FEEDBACK_NOTE
+        card: posted the first time (with one push to the patient), replaced in place
+        (same id, next revision, no new push) after later edits, withdrawn when every
+        note was deleted. A window touched since it elapsed waits for its new deadline.
         """
         fb_window = uow.find(FeedbackWindow, window)
-        if fb_window is None or not fb_window.is_due(scheduled_for, uow.now):
-            return {"outcome": "not_due"}
+        if fb_window is None or not fb_window.is_elapsed_at(elapsed_at):
+            return FeedbackOutcome("not_due")
         uow.add(fb_window)
         workout = uow.get(Workout, fb_window.workout_id, "workout")
         tenant = uow.get(Tenant, workout.tenant_id or uuid.UUID(int=0), "tenant")
         if not tenant.is_enabled(Flag.FEEDBACK_NOTIFICATIONS):
             fb_window.close("flag_off", uow.now)
-            return {"outcome": "flag_off"}
+            return FeedbackOutcome("flag_off")
         patient = uow.get(Patient, workout.patient_id, "patient")
         doctor = uow.get(Staff, fb_window.doctor_id, "doctor")
         connection = uow.find(Connection, connection_id(patient.id, doctor.id))
         if connection is None or not connection.active or not doctor.active:
             fb_window.close("not_on_care_team", uow.now)
-            return {"outcome": "not_on_care_team"}
+            return FeedbackOutcome("not_on_care_team")
 
         card = doctor_note_card(workout, doctor.id, doctor.full_name, patient.timezone)
         card_id = note_card_id(workout.id, doctor.id)
@@ -155,10 +180,10 @@ class FeedbackLoop:
                 outcome = "unchanged"  # edited and changed back within the window
             existing.revise(card, uow.now)
             fb_window.close(outcome, uow.now)
-            return {"outcome": outcome, "messageId": str(card_id), "revision": existing.revision}
+            return FeedbackOutcome(outcome, card_id, revision=existing.revision)
         if not card["exercises"]:
             fb_window.close("no_notes", uow.now)
-            return {"outcome": "no_notes"}
+            return FeedbackOutcome("no_notes")
 
         team = active_therapists(uow, patient.id, sorted({*candidate_doctor_ids, doctor.id}))
         conversation = care_team_conversation_id(patient.id, team)
@@ -178,4 +203,4 @@ class FeedbackLoop:
         title, body = doctor_note_push(doctor.full_name, len(card["exercises"]))
         _notify(uow, message, patient.id, title, body, workout.id)
         fb_window.close("posted", uow.now)
-        return {"outcome": "posted", "messageId": str(card_id), "revision": 1}
+        return FeedbackOutcome("posted", card_id, (patient.id,), revision=1)

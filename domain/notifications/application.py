@@ -1,8 +1,9 @@
-"""Push notifications: device registration, and recording what delivery did.
+"""Push notifications: device registration, and the push channel's rules.
 
-Delivery itself is a side effect outside the domain. A worker hands `deliver` a `Sender`
-(the Expo client in production, a fake in tests); this module decides, from what the
-sender reports, which outcome the notification records and which tokens to forget.
+A push is an outbox delivery on the `push` channel (domain/outbox). What needs the
+domain lives here: which tokens a push goes to, which tokens to forget when Expo says a
+device is gone, and how Expo's per-token answers add up to one attempt's outcome.
+Sending itself is infrastructure (workers/outbox/expo.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from domain.notifications.notification import Notification
 from domain.notifications.push_tokens import PushTokens, push_tokens_id
+from domain.outbox.application import SendResult
+from domain.outbox.delivery import Delivery
 from domain.shared.errors import ForbiddenError, InvalidInputError
 from domain.shared.unit_of_work import UnitOfWork
+
+PUSH = "push"
+# The receipt of a push the embedded default kept instead of sending.
+RECORDED_RECEIPT = "recorded"
 
 # Expo's two token spellings: `ExponentPushToken[...]` and the newer `ExpoPushToken[...]`.
 EXPO_TOKEN = re.compile(r"^(ExponentPushToken|ExpoPushToken)\[[A-Za-z0-9_\-:.]{1,200}\]$")
@@ -55,38 +61,80 @@ class Sender(Protocol):
         ...
 
 
-class SendOnce:
-    """A sender that really sends at most once per (tokens, title, body, data).
-
-    The command bus runs a handler again when a concurrent writer saved first; without
-    this, that re-run would push the same notification to the device a second time.
-    """
-
-    def __init__(self, sender: Sender) -> None:
-        self._sender = sender
-        self._sent: dict[tuple[tuple[str, ...], str, str, str], list[PushResult]] = {}
-
-    def send(
-        self, tokens: Sequence[str], title: str, body: str, data: Mapping[str, Any]
-    ) -> list[PushResult]:
-        key = (tuple(tokens), title, body, repr(sorted(data.items())))
-        if key not in self._sent:
-            self._sent[key] = self._sender.send(tokens, title, body, data)
-        return self._sent[key]
+@dataclass(frozen=True)
+class PushTokenRegistered:
+    token: str
+    platform: str
 
 
-def _outcome(notification: Notification, **extra: Any) -> dict[str, Any]:
-    return {
-        "notificationId": str(notification.id),
-        "status": notification.status.value,
-        "attempts": notification.attempts,
-        "retryAt": notification.retry_at.isoformat() if notification.retry_at else None,
-        **extra,
-    }
+def queue_push(
+    uow: UnitOfWork,
+    delivery_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    recipient_id: uuid.UUID,
+    title: str,
+    body: str,
+    data: Mapping[str, str],
+) -> Delivery:
+    """Adds a push to the outbox, in the caller's unit of work (so it is saved, or not,
+    with whatever decided to send it)."""
+    delivery = Delivery.queue(
+        id=delivery_id,
+        channel=PUSH,
+        tenant_id=tenant_id,
+        recipient_id=recipient_id,
+        payload={"title": title, "body": body, "data": dict(data)},
+        at=uow.now,
+    )
+    uow.add(delivery)
+    return delivery
+
+
+def push_outcome(tokens: Sequence[str], results: Sequence[PushResult]) -> SendResult:
+    """One attempt's outcome from Expo's answer per token: sent if any device was
+    reached; otherwise failed, permanently if no error could pass on a retry. Tokens
+    Expo reported DeviceNotRegistered are `gone`."""
+    by_token = {r.token: r for r in results}
+    failures = [r for r in results if not r.ok] + [
+        PushResult(token=t, ok=False, error="no result") for t in tokens if t not in by_token
+    ]
+    gone = tuple(sorted(r.token for r in failures if r.device_gone))
+    tickets = tuple(r.ticket_id or "" for r in results if r.ok)
+    if tickets:
+        return SendResult(ok=True, receipt=tickets, gone=gone)
+    return SendResult(
+        ok=False,
+        error="; ".join(sorted({r.error or "unknown" for r in failures})),
+        permanent=all(r.permanent or r.device_gone for r in failures),
+        gone=gone,
+    )
+
+
+class PushRules:
+    """The push channel's domain rules: a push goes to every token its recipient has
+    registered, and a token Expo reports gone is unregistered."""
+
+    def addresses(self, uow: UnitOfWork, delivery: Delivery) -> list[str]:
+        if delivery.recipient_id is None:
+            return []
+        devices = uow.find(PushTokens, push_tokens_id(delivery.recipient_id))
+        return sorted(devices.tokens) if devices is not None else []
+
+    def forget(self, uow: UnitOfWork, delivery: Delivery, gone: Sequence[str]) -> None:
+        if delivery.recipient_id is None:
+            return
+        devices = uow.find(PushTokens, push_tokens_id(delivery.recipient_id))
+        if devices is None:
+            return
+        uow.add(devices)
+        for token in gone:
+            devices.unregister(token, DEVICE_NOT_REGISTERED, uow.now)
 
 
 class Notifications:
-    def register_push_token(self, uow: UnitOfWork, token: str, platform: str) -> dict[str, Any]:
+    def register_push_token(
+        self, uow: UnitOfWork, token: str, platform: str
+    ) -> PushTokenRegistered:
         """Adds an Expo push token to the caller's devices (registering it again changes
         nothing). The caller's token list is created on first use."""
         actor = uow.actor
@@ -109,54 +157,4 @@ class Notifications:
             tokens = PushTokens.for_user(actor.user_id, actor.tenant_id, uow.now)
         uow.add(tokens)
         tokens.register(token, platform, uow.now)
-        return {"token": token, "platform": platform}
-
-    def deliver(
-        self, uow: UnitOfWork, notification_id: uuid.UUID, sender: Sender
-    ) -> dict[str, Any]:
-        """Tries to deliver one notification and records the outcome.
-
-        Does nothing to a settled notification, or to one whose retry is not due yet. A
-        recipient with no device settles as `no_device`. Tokens the push service reports
-        as DeviceNotRegistered are forgotten. Any device reached settles it as delivered;
-        otherwise the failure is recorded, with a retry scheduled unless every error was
-        permanent or the attempts are used up. The outcome says `sent` when the sender
-        was called.
-        """
-        notification = uow.get(Notification, notification_id, "notification")
-        if notification.is_settled:
-            return _outcome(notification, sent=False)
-        if notification.retry_at is not None and notification.retry_at > uow.now:
-            return _outcome(notification, sent=False)
-        devices = uow.find(PushTokens, push_tokens_id(notification.recipient_id))
-        tokens = sorted(devices.tokens) if devices is not None else []
-        if devices is None or not tokens:
-            notification.record_only("no_device", uow.now)
-            return _outcome(notification, sent=False)
-
-        results = sender.send(tokens, notification.title, notification.body, notification.data)
-        by_token = {r.token: r for r in results}
-        missing = [t for t in tokens if t not in by_token]
-        failures = [r for r in results if not r.ok] + [
-            PushResult(token=t, ok=False, error="no result") for t in missing
-        ]
-        gone = [r.token for r in failures if r.device_gone]
-        if gone:
-            uow.add(devices)
-            for token in gone:
-                devices.unregister(token, DEVICE_NOT_REGISTERED, uow.now)
-        tickets = [r.ticket_id or "" for r in results if r.ok]
-        if tickets:
-            notification.delivered(tickets, uow.now)
-        else:
-            permanent = all(r.permanent or r.device_gone for r in failures)
-            error = "; ".join(sorted({r.error or "unknown" for r in failures}))
-            notification.failed(error, uow.now, permanent=permanent)
-        return _outcome(notification, sent=True)
-
-    def record_without_sending(self, uow: UnitOfWork, notification_id: uuid.UUID) -> dict[str, Any]:
-        """Settles a notification as recorded, not sent: the embedded default, where no
-        push service is configured. The notification stays readable by its recipient."""
-        notification = uow.get(Notification, notification_id, "notification")
-        notification.record_only("embedded", uow.now)
-        return _outcome(notification, sent=False)
+        return PushTokenRegistered(token, platform)

@@ -16,9 +16,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    Notification,
+    ProcessRecorder,
+    Tracking,
+)
 from eventsourcing.utils import Environment, EnvType
 
 from domain.shared.aggregate import CareLoopAggregate
@@ -42,6 +48,10 @@ def build_metadata(
     }
 
 
+class TrackingConflictError(RuntimeError):
+    """Another follower recorded this position first; nothing of this save was written."""
+
+
 class EventLog(Application[uuid.UUID]):
     """The deployment's single application: one table, one sequence of positions."""
 
@@ -53,6 +63,17 @@ class EventLog(Application[uuid.UUID]):
         super().__init__(env)
         self._listeners: list[Callable[[int], None]] = []
         self._listeners_lock = threading.Lock()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        # A process recorder: the same events table, plus a tracking table whose rows a
+        # reaction commits in the same transaction as the events it causes.
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        recorder = self.recorder
+        assert isinstance(recorder, ProcessRecorder)
+        return recorder
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Unlike the library default, never read os.environ: CareLoop's settings class is
@@ -66,22 +87,55 @@ class EventLog(Application[uuid.UUID]):
         aggregates: Sequence[CareLoopAggregate],
         ctx: CommandContext,
         recorded_at: datetime,
+        tracking: Tracking | None = None,
     ) -> int | None:
-        """Save the pending events of `aggregates` atomically, each stamped with metadata.
+        """Save the pending events of `aggregates` atomically, each stamped with metadata,
+        and with them `tracking`: a follower's new position, which then commits if and
+        only if these events do.
 
         Returns the highest position written, or None when there was nothing to write.
-        Raises the library's RecordConflictError when another writer got there first.
+        Raises the library's RecordConflictError when another writer got there first,
+        whether to an aggregate version or to this tracking position.
         """
         for aggregate in aggregates:
-            meta = build_metadata(ctx, aggregate.tenant_id or ctx.actor.tenant_id, recorded_at)
-            for pending in aggregate.pending_events:
-                object.__setattr__(pending, "metadata", meta)
-        recordings = self.save(*aggregates)
+            self.stamp(aggregate, ctx, recorded_at, only_new=True)
+        if tracking is None:
+            recordings = self.save(*aggregates)
+        else:
+            processing: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking)
+            processing.collect_events(*aggregates)
+            if not processing.events:
+                self.track(tracking)
+                return None
+            recordings = self._record(processing)
         if not recordings:
             return None
         position = max(r.notification.id for r in recordings)
         self._tell_listeners(position)
         return position
+
+    @staticmethod
+    def stamp(
+        aggregate: CareLoopAggregate, ctx: CommandContext, at: datetime, only_new: bool
+    ) -> None:
+        """Stamp metadata onto the aggregate's pending events (those without any, when
+        `only_new`)."""
+        meta = build_metadata(ctx, aggregate.tenant_id or ctx.actor.tenant_id, at)
+        for pending in aggregate.pending_events:
+            if only_new and "metadata" in vars(pending):
+                continue
+            object.__setattr__(pending, "metadata", meta)
+
+    def track(self, tracking: Tracking) -> None:
+        """Record a follower's position alone (events it reacted to without acting)."""
+        try:
+            self.process_recorder.insert_tracking(tracking)
+        except IntegrityError as e:
+            raise TrackingConflictError(str(e)) from e
+
+    def tracked(self, follower: str) -> int:
+        """How far `follower` has reacted: the position it last recorded, or 0."""
+        return self.process_recorder.max_tracking_id(follower) or 0
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
         """Called, in the writing thread, with the new head after each local commit."""

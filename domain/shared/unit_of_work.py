@@ -11,6 +11,8 @@ import uuid
 from datetime import datetime
 from typing import TypeVar
 
+from eventsourcing.persistence import Tracking
+
 from domain.shared.aggregate import CareLoopAggregate
 from domain.shared.clock import Clock, IdSource
 from domain.shared.context import Actor, CommandContext
@@ -63,9 +65,18 @@ class UnitOfWork:
     def add(self, aggregate: CareLoopAggregate) -> None:
         self._changed[aggregate.id] = aggregate
 
-    def commit(self) -> int | None:
-        """Save every pending event atomically; the highest position written, or None."""
+    def stamp(self, ctx: CommandContext) -> None:
+        """Attribute the events pending so far (and not yet attributed) to `ctx`: one unit
+        of work can carry several reactions, each naming its own cause."""
+        for aggregate in self._changed.values():
+            self.log.stamp(aggregate, ctx, self.now, only_new=True)
+
+    def commit(self, tracking: Tracking | None = None) -> int | None:
+        """Save every pending event atomically, with a follower's `tracking` position if
+        given; the highest position written, or None."""
         changed = [a for a in self._changed.values() if a.pending_events]
         if not changed:
+            if tracking is not None:
+                self.log.track(tracking)
             return None
-        return self.log.record(changed, self.ctx, self._clock.now())
+        return self.log.record(changed, self.ctx, self._clock.now(), tracking)

@@ -1,9 +1,10 @@
 """The coalescing window of one therapist's notes on one workout: a durable timer.
 
-The deadline is state here, in the event store; a delayed message only wakes a worker at
-the deadline, and a sweep catches any wake-up that was lost. Firing names the deadline it
-was scheduled for, so a stale wake-up (the window was extended since) does nothing, and a
-window can only close once per opening.
+The deadline is state here, in the event store, and a durable deadline of kind
+`feedback_window` (domain/shared/deadlines.py): the deadlines worker fires it when due,
+and firing names the deadline it was scheduled for, so a stale wake-up (the window was
+extended since) does nothing. A window that elapsed is closed by the note-card process
+manager, which posts the card; a window can only close once per opening.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from datetime import datetime, timedelta
 from eventsourcing.domain import event
 
 from domain.shared.aggregate import CareLoopAggregate
+from domain.shared.deadlines import Deadline, SetsDeadline
+
+FEEDBACK_WINDOW = "feedback_window"
 
 _NAMESPACE = uuid.UUID("c4b1e7d2-9a58-4f63-8e21-7d0f5a3b6c19")
 
@@ -22,21 +26,36 @@ def window_id(workout_id: uuid.UUID, doctor_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"{workout_id}:{doctor_id}")
 
 
+class _Timer(SetsDeadline):
+    deadline_kind = FEEDBACK_WINDOW
+
+    def next_deadline(self) -> Deadline | None:
+        due: datetime = self.deadline  # type: ignore[attr-defined]
+        return Deadline(FEEDBACK_WINDOW, self.originator_id, due)  # type: ignore[attr-defined]
+
+
 class FeedbackWindow(CareLoopAggregate):
-    class Opened(CareLoopAggregate.Created):
+    class Opened(CareLoopAggregate.Created, _Timer):
         tenant_id: uuid.UUID
         workout_id: uuid.UUID
         doctor_id: uuid.UUID
         patient_id: uuid.UUID
         deadline: datetime
 
-    class Extended(CareLoopAggregate.Event):
+    class Extended(CareLoopAggregate.Event, _Timer):
         deadline: datetime
 
-    class Reopened(CareLoopAggregate.Event):
+    class Reopened(CareLoopAggregate.Event, _Timer):
         deadline: datetime
 
-    class Closed(CareLoopAggregate.Event):
+    class Elapsed(CareLoopAggregate.Event, SetsDeadline):
+        """The window's deadline passed; its card is now the note-card policy's to post."""
+
+        deadline_kind = FEEDBACK_WINDOW
+        deadline: datetime
+
+    class Closed(CareLoopAggregate.Event, SetsDeadline):
+        deadline_kind = FEEDBACK_WINDOW
         deadline: datetime
         outcome: str
 
@@ -57,6 +76,7 @@ class FeedbackWindow(CareLoopAggregate):
         self.patient_id = patient_id
         self.deadline = deadline
         self.is_open = True
+        self.elapsed = False
         self.closings = 0
 
     @classmethod
@@ -90,15 +110,38 @@ class FeedbackWindow(CareLoopAggregate):
     @event(Extended)
     def _extended(self, deadline: datetime, timestamp: datetime) -> None:
         self.deadline = deadline
+        self.elapsed = False
 
     @event(Reopened)
     def _reopened(self, deadline: datetime, timestamp: datetime) -> None:
         self.deadline = deadline
         self.is_open = True
+        self.elapsed = False
 
     def is_due(self, scheduled_for: datetime, now: datetime) -> bool:
-        """Open, still ending at the deadline this wake-up was scheduled for, and past it."""
-        return self.is_open and self.deadline == scheduled_for and now >= self.deadline
+        """Open, not elapsed, still ending at the deadline this wake-up was scheduled for,
+        and past it."""
+        return (
+            self.is_open
+            and not self.elapsed
+            and self.deadline == scheduled_for
+            and now >= self.deadline
+        )
+
+    def elapse(self, scheduled_for: datetime, at: datetime) -> None:
+        """The deadline scheduled for `scheduled_for` has passed: the window stops taking
+        its card's notes as they come, and its card is due. Does nothing to a stale,
+        early or duplicate wake-up."""
+        if self.is_due(scheduled_for, at):
+            self._elapsed(deadline=self.deadline, timestamp=at)
+
+    @event(Elapsed)
+    def _elapsed(self, deadline: datetime, timestamp: datetime) -> None:
+        self.elapsed = True
+
+    def is_elapsed_at(self, deadline: datetime) -> bool:
+        """Elapsed at `deadline` and not touched since: its card may be posted now."""
+        return self.is_open and self.elapsed and self.deadline == deadline
 
     def close(self, outcome: str, at: datetime) -> None:
         if not self.is_open:
@@ -108,4 +151,5 @@ class FeedbackWindow(CareLoopAggregate):
     @event(Closed)
     def _closed(self, deadline: datetime, outcome: str, timestamp: datetime) -> None:
         self.is_open = False
+        self.elapsed = False
         self.closings += 1

@@ -1,67 +1,59 @@
-"""Pure fold of the notifications read model: one row per push notification."""
+"""Pure fold of the notifications read model: one row per push, with the status a
+recipient sees (the API's vocabulary, older than the outbox's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from domain.notifications.notification import DeliveryStatus, Notification
+from domain.notifications.application import PUSH, RECORDED_RECEIPT
+from domain.outbox.delivery import Delivery
 from projections.platform.store import Doc
 
-# Rows in these states still have delivery work ahead of them.
-PENDING = frozenset({DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value})
+RECORDED = "recorded"
 
 
 def evolve(row: Doc | None, event: Any) -> Doc | None:
-    if isinstance(event, Notification.Queued):
+    if isinstance(event, Delivery.Queued):
+        if event.channel != PUSH:
+            return None
         return {
             "id": str(event.originator_id),
             "tenantId": str(event.tenant_id),
             "recipientId": str(event.recipient_id),
-            "title": event.title,
-            "body": event.body,
-            "data": dict(event.data),
+            "title": event.payload["title"],
+            "body": event.payload["body"],
+            "data": dict(event.payload["data"]),
             "createdAt": event.timestamp.isoformat(),
             "deliveredAt": None,
-            "status": DeliveryStatus.QUEUED.value,
+            "status": "queued",
             "attempts": 0,
             "retryAt": None,
             "lastError": None,
         }
     if row is None:
         return None
-    if isinstance(event, Notification.Delivered):
+    if isinstance(event, Delivery.AttemptStarted):
+        return {**row, "attempts": event.attempt}
+    if isinstance(event, Delivery.Sent):
+        recorded = event.receipt == [RECORDED_RECEIPT]
         return {
             **row,
-            "status": DeliveryStatus.DELIVERED.value,
-            "deliveredAt": event.timestamp.isoformat(),
-            "attempts": row["attempts"] + 1,
+            "status": RECORDED if recorded else "delivered",
+            "deliveredAt": None if recorded else event.timestamp.isoformat(),
             "retryAt": None,
         }
-    if isinstance(event, Notification.Recorded):
-        status = (
-            DeliveryStatus.NO_DEVICE if event.reason == "no_device" else DeliveryStatus.RECORDED
-        )
-        return {**row, "status": status.value, "retryAt": None}
-    if isinstance(event, Notification.DeliveryFailed):
+    if isinstance(event, Delivery.Skipped):
+        return {**row, "status": "no_device", "retryAt": None}
+    if isinstance(event, Delivery.AttemptFailed):
         retry_at = event.retry_at
         return {
             **row,
-            "status": (DeliveryStatus.RETRYING if retry_at else DeliveryStatus.FAILED).value,
-            "attempts": event.attempt,
+            "status": "retrying" if retry_at else "failed",
             "retryAt": retry_at.isoformat() if retry_at else None,
             "lastError": event.error,
         }
+    if isinstance(event, Delivery.Died):
+        return {**row, "status": "failed", "retryAt": None}
+    if isinstance(event, Delivery.Redelivered):
+        return {**row, "status": "queued"}
     return row
-
-
-def outbox_entry(row: Doc) -> Doc | None:
-    """The sweep's index entry for a row with delivery work left, else None."""
-    if row["status"] not in PENDING:
-        return None
-    return {
-        "id": row["id"],
-        "tenantId": row["tenantId"],
-        "status": row["status"],
-        "createdAt": row["createdAt"],
-        "retryAt": row["retryAt"],
-    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from eventsourcing.utils import get_topic
@@ -64,11 +64,12 @@ class Projection(ABC):
 
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
-    handles: ClassVar[tuple[type[Any], ...]]
+    handles: tuple[type[Any], ...]
+    # Tables queried by range: table -> the document field kept in an indexed column.
+    sorted_by: ClassVar[Mapping[str, str]] = {}
 
-    @classmethod
-    def topics(cls) -> list[str]:
-        return sorted(get_topic(event_cls) for event_cls in cls.handles)
+    def topics(self) -> list[str]:
+        return sorted(get_topic(event_cls) for event_cls in self.handles)
 
     def prepare(self, batch: Batch, events: list[Any]) -> None:  # noqa: B027
         """Optionally prefetch the rows a whole batch will touch, in few queries."""

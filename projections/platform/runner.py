@@ -53,7 +53,7 @@ class ProjectionRunner:
         self.catch_up_batch_size = max(batch_size, CATCH_UP_BATCH_SIZE)
         # One long-lived thread commits batch N while batch N+1 is read (see catch_up).
         self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{projection.name}")
-        store.create(projection.name, projection.tables)
+        store.create(projection.name, projection.tables, projection.sorted_by)
 
     @property
     def name(self) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 Doc = dict[str, Any]
+Docs = list[Doc]
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -61,9 +62,44 @@ class Changes:
 class ReadStore(ABC):
     """Documents and tracking positions, on one database."""
 
+    def __init__(self) -> None:
+        self._sorted_by: dict[str, str] = {}
+
+    def _remember_sorting(self, sorted_by: Mapping[str, str] | None) -> None:
+        for table, field_name in (sorted_by or {}).items():
+            self._sorted_by[checked(table)] = field_name
+
+    def _sort_keys(self, table: str, changes: Changes) -> list[tuple[str | None, str]]:
+        field_name = self._sorted_by[table]
+        return [
+            (v[1].get(field_name), key)
+            for (t, key), v in changes.rows.items()
+            if t == table and v is not None
+        ]
+
     @abstractmethod
-    def create(self, name: str, tables: Iterable[str]) -> None:
-        """Create a projection's tables and tracking row if they do not exist."""
+    def create(
+        self, name: str, tables: Iterable[str], sorted_by: Mapping[str, str] | None = None
+    ) -> None:
+        """Create a projection's tables and tracking row if they do not exist.
+
+        `sorted_by` maps a table to the document field kept in its indexed `sort_key`
+        column, for the tables that are queried by range (`upto`, `first`)."""
+
+    @abstractmethod
+    def upto(self, table: str, sort_key: str, limit: int) -> list[Doc]:
+        """Rows whose sort key is at most `sort_key`, smallest first: an index range
+        scan that reads only those rows."""
+
+    @abstractmethod
+    def first(self, table: str) -> Doc | None:
+        """The row with the smallest sort key, or None."""
+
+    @abstractmethod
+    def page(
+        self, table: str, tenant_id: str | None, after: str, below: str, limit: int
+    ) -> list[Doc]:
+        """Rows (of one tenant, or all) with `after < sort_key < below`, in key order."""
 
     @abstractmethod
     def position(self, name: str) -> int: ...
@@ -98,6 +134,7 @@ class SQLiteReadStore(ReadStore):
     """Read models in one SQLite file (WAL mode); one connection per thread."""
 
     def __init__(self, path: Path | str) -> None:
+        super().__init__()
         self.path = str(path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -116,15 +153,25 @@ class SQLiteReadStore(ReadStore):
                 self._all.append(conn)
         return conn
 
-    def create(self, name: str, tables: Iterable[str]) -> None:
+    def create(
+        self, name: str, tables: Iterable[str], sorted_by: Mapping[str, str] | None = None
+    ) -> None:
+        self._remember_sorting(sorted_by)
         conn = self._conn()
         with self._write_lock:
             for table in tables:
                 t = checked(table)
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {t} "
-                    "(id TEXT PRIMARY KEY, tenant_id TEXT, doc TEXT NOT NULL)"
-                )
+                if t in self._sorted_by:
+                    conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {t} "
+                        "(id TEXT PRIMARY KEY, tenant_id TEXT, doc TEXT NOT NULL, sort_key TEXT)"
+                    )
+                    conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_sort ON {t} (sort_key)")
+                else:
+                    conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {t} "
+                        "(id TEXT PRIMARY KEY, tenant_id TEXT, doc TEXT NOT NULL)"
+                    )
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_tenant ON {t} (tenant_id)")
             tracking = checked(f"{name}_tracking")
             conn.execute(
@@ -171,6 +218,38 @@ class SQLiteReadStore(ReadStore):
             )
         return [json.loads(doc) for (doc,) in rows]
 
+    def upto(self, table: str, sort_key: str, limit: int) -> Docs:
+        rows = self._conn().execute(
+            f"SELECT doc FROM {checked(table)} WHERE sort_key <= ? ORDER BY sort_key LIMIT ?",
+            (sort_key, limit),
+        )
+        return [json.loads(doc) for (doc,) in rows]
+
+    def first(self, table: str) -> Doc | None:
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT doc FROM {checked(table)} WHERE sort_key IS NOT NULL "
+                "ORDER BY sort_key LIMIT 1"
+            )
+            .fetchone()
+        )
+        return json.loads(row[0]) if row else None
+
+    def page(
+        self, table: str, tenant_id: str | None, after: str, below: str, limit: int
+    ) -> Docs:
+        t = checked(table)
+        where = "sort_key > ? AND sort_key < ?"
+        params: list[object] = [after, below]
+        if tenant_id is not None:
+            where += " AND tenant_id = ?"
+            params.append(tenant_id)
+        rows = self._conn().execute(
+            f"SELECT doc FROM {t} WHERE {where} ORDER BY sort_key LIMIT ?", (*params, limit)
+        )
+        return [json.loads(doc) for (doc,) in rows]
+
     def commit(self, name: str, expected: int, position: int, changes: Changes) -> None:
         conn = self._conn()
         tracking = checked(f"{name}_tracking")
@@ -186,6 +265,11 @@ class SQLiteReadStore(ReadStore):
                         changes.upserts(table),
                     )
                     conn.executemany(f"DELETE FROM {t} WHERE id = ?", changes.deletes(table))
+                    if t in self._sorted_by:
+                        conn.executemany(
+                            f"UPDATE {t} SET sort_key = ? WHERE id = ?",
+                            self._sort_keys(t, changes),
+                        )
                 cur = conn.execute(
                     f"UPDATE {tracking} SET position = ? WHERE id = 1 AND position = ?",
                     (position, expected),
@@ -224,6 +308,7 @@ class PostgresReadStore(ReadStore):
     def __init__(self, conninfo: str, schema: str = "public", max_size: int = 10) -> None:
         from psycopg_pool import ConnectionPool
 
+        super().__init__()
         self.conninfo = conninfo
         self.schema = checked(schema)
         self.pool = ConnectionPool(
@@ -236,7 +321,10 @@ class PostgresReadStore(ReadStore):
         self._election_lock = threading.Lock()
         self._election_conn: Any = None
 
-    def create(self, name: str, tables: Iterable[str]) -> None:
+    def create(
+        self, name: str, tables: Iterable[str], sorted_by: Mapping[str, str] | None = None
+    ) -> None:
+        self._remember_sorting(sorted_by)
         with self.pool.connection() as conn, conn.transaction():
             # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('careloop:ddl'))")
@@ -246,6 +334,11 @@ class PostgresReadStore(ReadStore):
                     f"CREATE TABLE IF NOT EXISTS {t} "
                     "(id TEXT PRIMARY KEY, tenant_id TEXT, doc JSONB NOT NULL)"
                 )
+                if t in self._sorted_by:
+                    conn.execute(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS sort_key TEXT")
+                    conn.execute(
+                        f'CREATE INDEX IF NOT EXISTS {t}_sort ON {t} (sort_key COLLATE "C")'
+                    )
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_tenant ON {t} (tenant_id)")
             tracking = checked(f"{name}_tracking")
             conn.execute(
@@ -287,6 +380,41 @@ class PostgresReadStore(ReadStore):
                 rows = conn.execute(
                     f"SELECT doc FROM {t} WHERE tenant_id = %s ORDER BY id", (tenant_id,)
                 ).fetchall()
+        return [dict(doc) for (doc,) in rows]
+
+    def upto(self, table: str, sort_key: str, limit: int) -> Docs:
+        t = checked(table)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f'SELECT doc FROM {t} WHERE sort_key COLLATE "C" <= %s '
+                f'ORDER BY sort_key COLLATE "C" LIMIT %s',
+                (sort_key, limit),
+            ).fetchall()
+        return [dict(doc) for (doc,) in rows]
+
+    def first(self, table: str) -> Doc | None:
+        t = checked(table)
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT doc FROM {t} WHERE sort_key IS NOT NULL "
+                f'ORDER BY sort_key COLLATE "C" LIMIT 1'
+            ).fetchone()
+        return dict(row[0]) if row else None
+
+    def page(
+        self, table: str, tenant_id: str | None, after: str, below: str, limit: int
+    ) -> Docs:
+        t = checked(table)
+        where = 'sort_key COLLATE "C" > %s AND sort_key COLLATE "C" < %s'
+        params: list[object] = [after, below]
+        if tenant_id is not None:
+            where += " AND tenant_id = %s"
+            params.append(tenant_id)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f'SELECT doc FROM {t} WHERE {where} ORDER BY sort_key COLLATE "C" LIMIT %s',
+                (*params, limit),
+            ).fetchall()
         return [dict(doc) for (doc,) in rows]
 
     def commit(self, name: str, expected: int, position: int, changes: Changes) -> None:
@@ -339,6 +467,13 @@ class PostgresReadStore(ReadStore):
                 if deletes:
                     conn.execute(
                         f"DELETE FROM {t} WHERE id = ANY(%s)", ([key for (key,) in deletes],)
+                    )
+                if t in self._sorted_by and upserts:
+                    sort_keys = self._sort_keys(t, changes)
+                    conn.execute(
+                        f"UPDATE {t} SET sort_key = v.sort_key FROM "
+                        f"unnest(%s::text[], %s::text[]) AS v(sort_key, id) WHERE {t}.id = v.id",
+                        ([k for k, _ in sort_keys], [i for _, i in sort_keys]),
                     )
 
     def reset(self, name: str, tables: Iterable[str]) -> None:

@@ -85,7 +85,7 @@ class CareTeamMachine(RuleBasedStateMachine):
 
     def run(self, actor: Actor, handler: Handler) -> dict[str, object]:
         self.clock.advance(1)
-        return self.rt.commands.run(CommandContext(actor=actor), handler).body
+        return self.rt.commands.run(CommandContext(actor=actor), handler).result
 
     def expect_assign(
         self, actor_i: int, patient: uuid.UUID, target: uuid.UUID

@@ -23,7 +23,7 @@ def test_concurrent_assign_to_me_calls_produce_one_connection(tmp_path: Path) ->
         def run(actor: Actor, handler) -> CommandOutcome:  # type: ignore[no-untyped-def]
             return rt.commands.run(CommandContext(actor=actor), handler)
 
-        tenant = uuid.UUID(run(platform, lambda u: rt.people.create_tenant(u, "C")).body["id"])
+        tenant = uuid.UUID(run(platform, lambda u: rt.people.create_tenant(u, "C")).result["id"])
         run(
             platform,
             lambda u: rt.people.set_flag(u, tenant, Flag.THERAPIST_PATIENT_ASSIGNMENT.value, True),
@@ -36,7 +36,7 @@ def test_concurrent_assign_to_me_calls_produce_one_connection(tmp_path: Path) ->
                     lambda u, n=name: rt.people.register_staff(
                         u, tenant, StaffType.DOCTOR, n, "Doc", f"{n}@c.example"
                     ),
-                ).body["id"]
+                ).result["id"]
             )
             run(platform, lambda u, d=d: rt.people.approve_staff(u, d))
             doctors.append(d)
@@ -48,7 +48,7 @@ def test_concurrent_assign_to_me_calls_produce_one_connection(tmp_path: Path) ->
                     lambda u, i=i: rt.people.invite_patient(
                         u, f"P{i}", "X", f"p{i}@c.example", "UTC", []
                     ),
-                ).body["patientId"]
+                ).result["patientId"]
             )
             for i in range(RACES)
         ]
@@ -76,7 +76,7 @@ def test_concurrent_assign_to_me_calls_produce_one_connection(tmp_path: Path) ->
 
         assert errors == []
         assert len(outcomes) == 2 * RACES
-        assert all(o.status_code == 200 and o.body["reactivated"] is False for o in outcomes)
+        assert all(o.result["reactivated"] is False for o in outcomes)
         assigned = [
             (e.patient_id, e.doctor_id)
             for n in rt.log.read(0, 100_000)

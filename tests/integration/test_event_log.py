@@ -21,7 +21,7 @@ from domain.people.patient import Patient
 from domain.people.staff import StaffType
 from domain.people.tenant import Tenant
 from domain.shared.clock import FakeClock
-from domain.shared.commands import CommandOutcome
+from domain.shared.commands import CommandOutcome, Rendered
 from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
 from domain.shared.errors import DomainError, IdempotencyKeyReusedError
 from domain.shared.eventlog import METADATA_KEYS, EventLog, metadata_of
@@ -55,9 +55,9 @@ def admin_ctx(**kw: Any) -> CommandContext:
 
 def create_tenant(rt: Runtime, ctx: CommandContext | None = None) -> uuid.UUID:
     outcome = rt.commands.run(
-        ctx or admin_ctx(), lambda uow: rt.people.create_tenant(uow, "Riverside"), 201
+        ctx or admin_ctx(), lambda uow: rt.people.create_tenant(uow, "Riverside")
     )
-    return uuid.UUID(outcome.body["id"])
+    return uuid.UUID(outcome.result["id"])
 
 
 def approved_doctor(rt: Runtime, tenant: uuid.UUID) -> uuid.UUID:
@@ -66,7 +66,7 @@ def approved_doctor(rt: Runtime, tenant: uuid.UUID) -> uuid.UUID:
         lambda uow: rt.people.register_staff(
             uow, tenant, StaffType.DOCTOR, "Maya", "Lind", "maya@riverside.example"
         ),
-    ).body
+    ).result
     doctor = uuid.UUID(body["id"])
     rt.commands.run(admin_ctx(), lambda uow: rt.people.approve_staff(uow, doctor))
     return doctor
@@ -115,7 +115,7 @@ def test_every_stored_event_carries_who_why_for_whom_and_when(rt: Runtime) -> No
             uow, "Sam", "Carter", "sam@patients.example", "Europe/Oslo", []
         ),
         201,
-    ).body
+    ).result
     patient = uuid.UUID(body["patientId"])
 
     events = all_events(rt)
@@ -157,7 +157,7 @@ def test_metadata_survives_reading_an_aggregates_stream_and_replay_ignores_it(
         lambda uow: rt.people.invite_patient(
             uow, "Sam", "Carter", "sam@patients.example", "Europe/Oslo", []
         ),
-    ).body
+    ).result
     patient_id = uuid.UUID(body["patientId"])
 
     [invited] = rt.log.stream(patient_id)
@@ -289,15 +289,16 @@ def test_concurrent_requests_with_one_idempotency_key_write_once_and_replay_the_
 
     def request(_: int) -> CommandOutcome:
         ctx = admin_ctx(idempotency_key="create-riverside", request_fingerprint="sha:abc")
-        return rt.commands.run(ctx, create, 201)
+        return rt.commands.run(ctx, create, render=lambda body: Rendered(201, body))
 
     results = in_threads(6, request)
 
     outcomes = [r for r in results if isinstance(r, CommandOutcome)]
     assert len(outcomes) == 6, results
     assert sorted(o.replayed for o in outcomes) == [False] + [True] * 5
-    assert len({o.body["id"] for o in outcomes}) == 1
-    assert {o.status_code for o in outcomes} == {201}
+    bodies = [o.result if o.replay is None else o.replay.body for o in outcomes]
+    assert len({b["id"] for b in bodies}) == 1
+    assert {o.replay.status_code for o in outcomes if o.replay} == {201}
     topics = [n.topic for n in rt.log.read(0, 1000)]
     assert topics.count(get_topic(Tenant.Created)) == 1
     assert topics.count(get_topic(IdempotencyRecord.Recorded)) == 1

@@ -40,7 +40,7 @@ CONNECTION_EVENTS = (Connection.Assigned, Connection.Archived, Connection.Reacti
 
 
 def admin(rt: Runtime, call: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    return rt.commands.run(CommandContext(ADMIN), call).body
+    return rt.commands.run(CommandContext(ADMIN), call).result
 
 
 def staff(rt: Runtime, tenant: uuid.UUID, kind: StaffType, approve: bool = True) -> uuid.UUID:
@@ -216,7 +216,7 @@ def test_a_short_page_of_its_own_topics_moves_a_projection_to_the_head(runtime: 
 
     moved = tenants.run_batch()
     first_stop = runtime.store.position("tenants")
-    tenant_positions = [n.id for n in runtime.log.read(0, 1000, topics=TenantProjection.topics())]
+    tenant_positions = [n.id for n in runtime.log.read(0, 1000, topics=TenantProjection().topics())]
     assert first_stop == tenant_positions[2]  # a full page stops at its last event
     assert moved == first_stop
 

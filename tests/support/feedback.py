@@ -8,11 +8,15 @@ from typing import Any
 
 from bootstrap.runtime import Runtime
 from bootstrap.settings import Settings
+from api.commands import to_json
 from domain.people.flags import Flag
 from domain.people.staff import StaffType
 from domain.shared.clock import FakeClock, SequentialIds
 from domain.shared.commands import Handler
 from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
+from domain.shared.deadlines import Deadline
+from domain.workouts.window import FEEDBACK_WINDOW, FeedbackWindow
+from workers.deadlines import Elapse
 
 WINDOW = 300.0
 
@@ -77,10 +81,11 @@ class Clinic:
     def patient_actor(self) -> Actor:
         return Actor(self.patient, Role.PATIENT, self.tenant)
 
-    def run(self, actor: Actor, handler: Handler) -> dict[str, Any]:
-        return self.rt.commands.run(CommandContext(actor=actor), handler).body
+    def run(self, actor: Actor, handler: Handler[Any]) -> Any:
+        result = self.rt.commands.run(CommandContext(actor=actor), handler).result
+        return to_json(result)
 
-    def system(self, handler: Handler) -> dict[str, Any]:
+    def system(self, handler: Handler[Any]) -> Any:
         return self.run(SYSTEM_ACTOR, handler)
 
     def workout(self, exercises: list[dict[str, Any]]) -> uuid.UUID:
@@ -121,8 +126,11 @@ class Clinic:
         return self.system(lambda u: self.rt.feedback.summarize(u, workout, list(self.doctors)))
 
     def fire(self, window: uuid.UUID, deadline: Any) -> dict[str, Any]:
+        """A wake-up scheduled for `deadline`: the deadline fires (the window elapses, if
+        that deadline is current and due), then the note-card policy reacts."""
+        Elapse(FeedbackWindow, self.rt.commands).fire([Deadline(FEEDBACK_WINDOW, window, deadline)])
         return self.system(
-            lambda u: self.rt.feedback.fire_window(u, window, deadline, list(self.doctors))
+            lambda u: self.rt.feedback.post_note_card(u, window, deadline, list(self.doctors))
         )
 
     def events(self) -> list[Any]:

@@ -1,4 +1,4 @@
-"""Steps for push-delivery tests: queue a notification, register a device, read the outcome."""
+"""Steps for push-delivery tests: queue a push, register a device, read the outcome."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import uuid
 from typing import Any
 
 from bootstrap.runtime import Runtime
-from domain.notifications.notification import Notification
+from domain.notifications.application import queue_push
+from domain.notifications.push_tokens import PushTokens, push_tokens_id
+from domain.outbox.delivery import Delivery
 from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
 
 TITLE = "Your therapist reviewed your session"
@@ -25,19 +27,8 @@ def queue_notification(
         "messageId": str(uuid.uuid4()),
     }
 
-    def queue(uow: Any) -> dict[str, Any]:
-        uow.add(
-            Notification(
-                id=notification_id,
-                tenant_id=tenant,
-                recipient_id=recipient,
-                title=title,
-                body=BODY,
-                data=data,
-                timestamp=uow.now,
-            )
-        )
-        return {}
+    def queue(uow: Any) -> None:
+        queue_push(uow, notification_id, tenant, recipient, title, BODY, data)
 
     runtime.commands.run(CommandContext(actor=SYSTEM_ACTOR), queue)
     return notification_id
@@ -52,14 +43,12 @@ def register_token(
     )
 
 
-def stored(runtime: Runtime, notification_id: uuid.UUID) -> Notification:
-    notification = runtime.log.find(notification_id)
-    assert isinstance(notification, Notification)
-    return notification
+def stored(runtime: Runtime, delivery_id: uuid.UUID) -> Delivery:
+    delivery = runtime.log.find(delivery_id)
+    assert isinstance(delivery, Delivery)
+    return delivery
 
 
 def tokens_of(runtime: Runtime, user: uuid.UUID) -> dict[str, str]:
-    from domain.notifications.push_tokens import PushTokens, push_tokens_id
-
     found = runtime.log.find(push_tokens_id(user))
     return dict(found.tokens) if isinstance(found, PushTokens) else {}

@@ -1,0 +1,153 @@
+"""What each bounded context contributes: services, read models, process managers,
+timed aggregates and outbox channels. Adding a context is adding its lines here;
+nothing in workers/ changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bootstrap.settings import Settings
+from domain.careteam.application import CareTeams
+from domain.feedback.application import FeedbackLoop
+from domain.feedback.policies import PROCESS_MANAGERS as FEEDBACK_PROCESS_MANAGERS
+from domain.messaging.application import Conversations
+from domain.notifications.application import PUSH, Notifications, PushRules
+from domain.outbox.application import Outbox
+from domain.outbox.delivery import DELIVERY, Delivery
+from domain.people.application import People
+from domain.shared.commands import CommandBus
+from domain.shared.eventlog import EventLog
+from domain.shared.reactions import Reaction
+from domain.workouts.application import Workouts
+from domain.workouts.window import FEEDBACK_WINDOW, FeedbackWindow
+from projections.careteam.projection import CareTeamProjection
+from projections.careteam.queries import CareTeamQueries
+from projections.careteam.view import CareTeamView
+from projections.conversations.projection import ConversationProjection
+from projections.conversations.view import ConversationView
+from projections.deadlines.projection import DeadlineProjection
+from projections.deadlines.view import DeadlineView
+from projections.deliveries.projection import DeliveryProjection
+from projections.deliveries.view import DeliveryView
+from projections.directory.projection import DirectoryProjection
+from projections.directory.view import DirectoryView
+from projections.notifications.projection import NotificationProjection
+from projections.notifications.view import NotificationView
+from projections.platform.projection import Projection
+from projections.platform.store import ReadStore
+from projections.tenants.projection import TenantProjection
+from projections.tenants.view import TenantView
+from projections.workouts.projection import WorkoutSessionProjection
+from projections.workouts.view import WorkoutView
+from workers.deadlines import DeadlineHandler, Elapse
+from workers.outbox.deliver import DeliverDue
+from workers.outbox.expo import ExpoSender
+from workers.outbox.senders import ChannelSender, PushSender, RecordingSender
+
+# Aggregates that keep a durable deadline, by deadline kind, and fire it with `elapse`.
+ELAPSING: Mapping[str, type[Any]] = {FEEDBACK_WINDOW: FeedbackWindow}
+
+
+@dataclass(frozen=True)
+class Views:
+    tenants: TenantView
+    directory: DirectoryView
+    care_team: CareTeamView
+    conversations: ConversationView
+    deadlines: DeadlineView
+    deliveries: DeliveryView
+    notifications: NotificationView
+    workouts: WorkoutView
+
+
+@dataclass(frozen=True)
+class Services:
+    people: People
+    care_teams: CareTeams
+    conversations: Conversations
+    workouts: Workouts
+    feedback: FeedbackLoop
+    notifications: Notifications
+    outbox: Outbox
+
+
+@dataclass(frozen=True)
+class Wiring:
+    services: Services
+    views: Views
+    projections: Sequence[Projection]
+    care_team_queries: CareTeamQueries
+    reactions: Sequence[Reaction]
+    deadline_handlers: Mapping[str, DeadlineHandler]
+    senders: Mapping[str, ChannelSender]
+
+
+class CareTeamDirectory:
+    """The feedback loop's view of care teams: the therapists the read model lists."""
+
+    def __init__(self, view: CareTeamView) -> None:
+        self.view = view
+
+    def therapists_of(self, patient_id: uuid.UUID) -> list[uuid.UUID]:
+        entry = self.view.team_of(str(patient_id))
+        return [uuid.UUID(t["id"]) for t in entry[1]] if entry else []
+
+
+def senders_for(settings: Settings) -> dict[str, ChannelSender]:
+    """Expo when a push service is configured; otherwise pushes are recorded, not sent."""
+    if settings.expo_base_url:
+        expo = ExpoSender(settings.expo_base_url, settings.expo_access_token)
+        return {PUSH: PushSender(expo)}
+    return {PUSH: RecordingSender()}
+
+
+def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandBus) -> Wiring:
+    views = Views(
+        tenants=TenantView(store),
+        directory=DirectoryView(store),
+        care_team=CareTeamView(store),
+        conversations=ConversationView(store),
+        deadlines=DeadlineView(store),
+        deliveries=DeliveryView(store),
+        notifications=NotificationView(store),
+        workouts=WorkoutView(store),
+    )
+    outbox = Outbox({PUSH: PushRules()}, settings.delivery_lease_seconds)
+    services = Services(
+        people=People(),
+        care_teams=CareTeams(),
+        conversations=Conversations(),
+        workouts=Workouts(settings.feedback_window_seconds),
+        feedback=FeedbackLoop(CareTeamDirectory(views.care_team)),
+        notifications=Notifications(),
+        outbox=outbox,
+    )
+    projections: list[Projection] = [
+        TenantProjection(),
+        DirectoryProjection(),
+        CareTeamProjection(),
+        ConversationProjection(),
+        NotificationProjection(),
+        WorkoutSessionProjection(),
+        DeadlineProjection([*ELAPSING.values(), Delivery]),
+        DeliveryProjection(),
+    ]
+    reactions = [Reaction(pm, services.feedback.handle) for pm in FEEDBACK_PROCESS_MANAGERS]
+    senders = senders_for(settings)
+    handlers: dict[str, DeadlineHandler] = {
+        kind: Elapse(aggregate, commands) for kind, aggregate in ELAPSING.items()
+    }
+    handlers[DELIVERY] = DeliverDue(outbox, senders, commands)
+    return Wiring(
+        services=services,
+        views=views,
+        projections=projections,
+        care_team_queries=CareTeamQueries(log, views.care_team),
+        reactions=reactions,
+        deadline_handlers=handlers,
+        senders=senders,
+    )

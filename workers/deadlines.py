@@ -1,0 +1,149 @@
+"""Fires what is due: one mechanism for every durable deadline.
+
+The scheduler (elected: one process at a time) reads the due rows of the deadlines read
+model (an index range, never a scan), hands them out in chunks as wake-up messages, and
+sleeps until the next due time or until the log moves. A message lost anywhere (Redis
+flushed, a worker killed) only means the deadline is still due when the scheduler looks
+again after `resend_after` seconds: it is sent again. Firing is a command that names the
+due time it was scheduled for, so a duplicate, stale or early wake-up does nothing.
+
+What firing a kind does is a `DeadlineHandler` registered in bootstrap: `Elapse` for
+aggregates that fire through their own `elapse` command, the outbox's for deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from domain.shared.clock import Clock
+from domain.shared.commands import CommandBus
+from domain.shared.context import SYSTEM_ACTOR, CommandContext
+from domain.shared.deadlines import Deadline
+from domain.shared.unit_of_work import UnitOfWork
+from projections.deadlines.view import DeadlineView
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 50
+MAX_SLEEP_SECONDS = 1.0
+
+
+class DeadlineHandler(Protocol):
+    def fire(self, deadlines: Sequence[Deadline]) -> int:
+        """Fire due deadlines of one kind; returns how many did anything."""
+        ...
+
+
+def deadline_context(deadline: Deadline) -> CommandContext:
+    return CommandContext(
+        actor=SYSTEM_ACTOR,
+        correlation_id=deadline.payload.get("correlationId") or f"deadline:{deadline.key}",
+        causation_id=f"deadline:{deadline.key}@{deadline.due_at.isoformat()}",
+    )
+
+
+class Elapse:
+    """Fires deadlines of aggregates that record their own elapsing (`Elapsing`): one
+    unit of work for a chunk, one by one when the chunk collides with other writers."""
+
+    def __init__(self, aggregate: type[Any], commands: CommandBus) -> None:
+        self.aggregate = aggregate
+        self.commands = commands
+
+    def fire(self, deadlines: Sequence[Deadline]) -> int:
+        if not deadlines:
+            return 0
+        try:
+            return self._fire(deadlines)
+        except Exception:
+            if len(deadlines) == 1:
+                raise
+            return sum(self._fire([d]) for d in deadlines)
+
+    def _fire(self, deadlines: Sequence[Deadline]) -> int:
+        def elapse(uow: UnitOfWork) -> int:
+            fired = 0
+            for deadline in deadlines:
+                aggregate = uow.find(self.aggregate, deadline.id)
+                if aggregate is None:
+                    continue
+                uow.add(aggregate)
+                before = len(aggregate.pending_events)
+                aggregate.elapse(deadline.due_at, uow.now)
+                fired += len(aggregate.pending_events) > before
+                uow.stamp(deadline_context(deadline))
+            return fired
+
+        outcome = self.commands.run(deadline_context(deadlines[0]), elapse)
+        return outcome.result or 0
+
+
+class Scheduler:
+    """Finds due deadlines and dispatches them; remembers what it sent so that it sends
+    again only what stayed due for `resend_after` seconds."""
+
+    def __init__(
+        self,
+        view: DeadlineView,
+        clock: Clock,
+        dispatch: Callable[[str, Sequence[Deadline]], None],
+        resend_after: float,
+    ) -> None:
+        self.view = view
+        self.clock = clock
+        self.dispatch = dispatch
+        self.resend_after = timedelta(seconds=resend_after)
+        self._sent: dict[tuple[str, datetime], datetime] = {}
+
+    def tick(self) -> float:
+        """Dispatch what is due; returns how long to sleep before looking again."""
+        now = self.clock.now()
+        due = self.view.due(now)
+        fresh: dict[str, list[Deadline]] = {}
+        for deadline in due:
+            sent = self._sent.get((deadline.key, deadline.due_at))
+            if sent is None or now - sent >= self.resend_after:
+                fresh.setdefault(deadline.kind, []).append(deadline)
+                self._sent[(deadline.key, deadline.due_at)] = now
+        for kind, deadlines in fresh.items():
+            for start in range(0, len(deadlines), CHUNK_SIZE):
+                self.dispatch(kind, deadlines[start : start + CHUNK_SIZE])
+        self._forget(now)
+        next_due = self.view.next_due()
+        if next_due is None:
+            return MAX_SLEEP_SECONDS
+        if next_due <= now:  # due, and sent: look again when a resend could be due
+            return min(MAX_SLEEP_SECONDS, self.resend_after.total_seconds())
+        return min(MAX_SLEEP_SECONDS, (next_due - now).total_seconds())
+
+    def _forget(self, now: datetime) -> None:
+        horizon = now - self.resend_after * 10
+        for key in [k for k, at in self._sent.items() if at < horizon]:
+            del self._sent[key]
+
+    def run(self, stop: threading.Event, wake: threading.Event, elect: Callable[[], Any]) -> None:
+        """Schedule while elected, until `stop`; the deadlines read model moving (a wake
+        of the hub) makes it look again at once."""
+        while not stop.is_set():
+            try:
+                with elect() as elected:
+                    while elected and not stop.is_set():
+                        wake.clear()
+                        pause = self.tick()
+                        wake.wait(max(0.001, pause))
+            except Exception:
+                log.exception("deadline scheduler failed; trying again")
+            if not stop.is_set():
+                stop.wait(MAX_SLEEP_SECONDS)
+
+
+def fire(handlers: Mapping[str, DeadlineHandler], kind: str, deadlines: Sequence[Deadline]) -> int:
+    handler = handlers.get(kind)
+    if handler is None:
+        log.error("no handler for deadlines of kind %r", kind)
+        return 0
+    return handler.fire(deadlines)

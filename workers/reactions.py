@@ -1,0 +1,161 @@
+"""Follows the log and runs every registered process manager, exactly once per event.
+
+One follower per process manager, elected (one process at a time runs it). It reads
+the events its manager reacts to after its tracked position, decides (a pure function),
+and runs the commands of a run of events in one unit of work that also records the
+manager's new position: the commands and the position commit together or not at all, so
+a crash at any instant neither loses a reaction nor repeats one. Nothing here knows any
+context: a process manager is registered in bootstrap, and that is all.
+
+A manager that `needs` read models waits until they have reached the triggering event
+before running its commands; if they have not within `NEED_WAIT_SECONDS`, it does not
+decide at all, and tries again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from domain.shared.commands import CommandBus
+from domain.shared.context import SYSTEM_ACTOR, CommandContext
+from domain.shared.errors import DomainError
+from domain.shared.eventlog import EventLog, TrackingConflictError, metadata_of
+from domain.shared.reactions import Reaction
+from domain.shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+# Events whose commands run in one unit of work (one commit), when they can.
+CHUNK_SIZE = 50
+NEED_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Triggered:
+    position: int
+    event: Any
+    commands: Sequence[Any]
+
+
+class ReactionFollower:
+    def __init__(
+        self,
+        reaction: Reaction,
+        event_log: EventLog,
+        commands: CommandBus,
+        position_of: Callable[[str], int],
+        wake: threading.Event | None = None,
+    ) -> None:
+        self.reaction = reaction
+        self.log = event_log
+        self.commands = commands
+        self.position_of = position_of
+        self.wake = wake or threading.Event()
+        self.topics = reaction.manager.topics()
+
+    @property
+    def name(self) -> str:
+        return self.reaction.name
+
+    def position(self) -> int:
+        return self.log.tracked(self.name)
+
+    # -- one pass -----------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """React to everything up to the head seen now; returns how far the position
+        moved (0 when nothing was new, or when a need was not met yet)."""
+        start = position = self.position()
+        head = self.log.head()
+        while position < head:
+            page = self.log.read(position, PAGE_SIZE, stop=head, topics=self.topics)
+            end = page[-1].id if len(page) == PAGE_SIZE else head
+            triggered = []
+            for notification in page:
+                event = self.log.decode(notification)
+                commands = self.reaction.manager.decide(event)
+                if commands:
+                    triggered.append(Triggered(notification.id, event, commands))
+            for chunk in _chunks(triggered, CHUNK_SIZE):
+                if not self._needs_reached(chunk[-1].position):
+                    return position - start
+                self._run(chunk)
+                position = chunk[-1].position
+            if end > position:
+                self.log.track(Tracking(self.name, end))  # the rest asked for nothing
+            position = end
+        return position - start
+
+    def _needs_reached(self, position: int) -> bool:
+        deadline = time.monotonic() + NEED_WAIT_SECONDS
+        for need in self.reaction.manager.needs:
+            while self.position_of(need) < position:
+                if time.monotonic() >= deadline:
+                    log.warning("%s: %s has not reached %d yet", self.name, need, position)
+                    return False
+                time.sleep(0.005)
+        return True
+
+    def _run(self, chunk: Sequence[Triggered]) -> None:
+        """The commands of a run of events, in one unit of work with the last event's
+        position; a command that a rule refuses makes each event run on its own, so one
+        refused reaction cannot hold back the others."""
+        try:
+            self._commit(chunk)
+        except DomainError:
+            if len(chunk) == 1:
+                log.exception("%s: the reaction to %d was refused", self.name, chunk[0].position)
+                self.log.track(Tracking(self.name, chunk[0].position))
+                return
+            for one in chunk:
+                self._run([one])
+
+    def _commit(self, chunk: Sequence[Triggered]) -> None:
+        def handle(uow: UnitOfWork) -> None:
+            for triggered in chunk:
+                for command in triggered.commands:
+                    self.reaction.handle(uow, command)
+                # What this event's commands wrote names this event as its cause.
+                uow.stamp(caused_by(triggered))
+
+        tracking = Tracking(self.name, chunk[-1].position)
+        self.commands.run(caused_by(chunk[0]), handle, tracking=tracking)
+
+    # -- following ------------------------------------------------------------------------
+
+    def follow(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            self.wake.clear()
+            try:
+                moved = self.run_once()
+            except TrackingConflictError:
+                moved = 0  # another follower got there first: read our position again
+            except Exception:
+                log.exception("%s: reaction failed; retrying", self.name)
+                stop.wait(poll_seconds)
+                continue
+            if moved == 0:
+                self.wake.wait(poll_seconds)
+
+
+def caused_by(triggered: Triggered) -> CommandContext:
+    """A reaction continues the correlation of the event it reacts to and names that
+    event as its cause."""
+    meta = metadata_of(triggered.event)
+    return CommandContext(
+        actor=SYSTEM_ACTOR,
+        correlation_id=meta.get("correlationId") or f"event:{triggered.position}",
+        causation_id=f"event:{triggered.position}",
+    )
+
+
+def _chunks(items: Sequence[Triggered], size: int) -> list[Sequence[Triggered]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
