@@ -1,8 +1,9 @@
 """The feedback loop on the production shape: PostgreSQL, Redis, real Dramatiq workers.
 
 The window is short (1.5 s) so the test can wait it out. While a window is open, Redis is
-flushed: the delayed wake-up message is gone, and the card must still arrive, because the
-deadline lives in the event store and the sweep fires it.
+flushed: any wake-up message is gone, and the card must still arrive, because the
+deadline lives in the event store (and the deadlines read model) and the scheduler sends
+its wake-up again.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from projections.platform.runner import wait_for_position
 from tests.support.app import Api, make_runtime
 from tests.support.feedback_http import FeedbackClinic, eventually
 from tests.support.services import redis_url
-from workers.actors import bind
-from workers.broker import broker as default_broker
 from workers.host import WorkerHost
 
 WINDOW = 1.5
@@ -48,7 +47,6 @@ def production_api(tmp_path: Path) -> Iterator[tuple[Api, str]]:
             finally:
                 host.stop()
                 broker.close()
-                bind(default_broker)
 
 
 def test_both_cards_and_pushes_arrive_even_after_redis_is_flushed_mid_window(
@@ -75,8 +73,9 @@ def test_both_cards_and_pushes_arrive_even_after_redis_is_flushed_mid_window(
         clinic.maya_h,
         json={"text": "Fewer reps"},
     )
-    # The wake-up is in Redis once the dispatcher has passed the note; then Redis loses it.
-    assert wait_for_position(api.runtime.store, "outbox_dispatch", saved["position"], 10)
+    # The deadline is durable once the deadlines read model has passed the note; then
+    # Redis loses every message it holds.
+    assert wait_for_position(api.runtime.store, "deadlines", saved["position"], 10)
     redis.Redis.from_url(url).flushall()
 
     note = eventually(

@@ -1,7 +1,10 @@
-"""The coalescing window as a hypothesis state machine, on a fake clock.
+"""The coalescing window as a hypothesis state machine, on a fake clock, driven through
+the real reaction platform: deadlines fire through `Elapse`, the note-card process manager
+runs in a `ReactionFollower`.
 
 Rules: save, edit or delete a note; advance time; deliver a wake-up (late, twice, or stale);
-run the sweep; restart the process. Invariants: no card before the latest note plus the
+run the scheduler's due query; run the process managers; restart the process (between the
+window elapsing and its card, too). Invariants: no card before the latest note plus the
 window; exactly one card or revision per closed window; the card equals the notes at close.
 """
 
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +45,7 @@ class CoalescingWindowMachine(RuleBasedStateMachine):
         self.wakeups: list[datetime] = []
         self.deadline: datetime | None = None
         self.open = False
+        self.elapsed = False  # the window elapsed; its card waits for the process manager
 
     def teardown(self) -> None:
         if hasattr(self, "clinic"):
@@ -57,6 +60,10 @@ class CoalescingWindowMachine(RuleBasedStateMachine):
         self.deadline = self.now + timedelta(seconds=WINDOW)
         self.wakeups.append(self.deadline)
         self.open = True
+        self.elapsed = False
+
+    def elapse(self, scheduled: datetime) -> None:
+        self.clinic.elapse(self.window, scheduled)
 
     # -- rules ---------------------------------------------------------------------
 
@@ -97,21 +104,29 @@ class CoalescingWindowMachine(RuleBasedStateMachine):
     def deliver_a_wakeup(self, data: st.DataObject, twice: bool) -> None:
         """Any wake-up ever scheduled, perhaps stale, perhaps late, perhaps twice."""
         scheduled = data.draw(st.sampled_from(self.wakeups))
-        due = self.open and scheduled == self.deadline and self.now >= scheduled
-        outcome = self.clinic.fire(self.window, scheduled)["outcome"]
-        assert (outcome != "not_due") is due, (outcome, due)
+        due = self.open and not self.elapsed and scheduled == self.deadline
+        due = due and self.now >= scheduled
+        fired = self.clinic.elapse(self.window, scheduled)
+        assert fired is due, (fired, due)
         if due:
-            self.open = False
+            self.elapsed = True
         if twice:
-            assert self.clinic.fire(self.window, scheduled)["outcome"] == "not_due"
+            assert self.clinic.elapse(self.window, scheduled) is False
 
     @rule()
-    def run_the_sweep(self) -> None:
+    def the_scheduler_fires_what_is_due(self) -> None:
         self.clinic.rt.catch_up()
-        for row in self.clinic.rt.views.timers.due(self.now):
-            self.clinic.fire(uuid.UUID(row["id"]), datetime.fromisoformat(row["deadline"]))
-        if self.open and self.deadline is not None and self.now >= self.deadline:
-            self.open = False
+        for deadline in self.clinic.rt.views.deadlines.due(self.now):
+            if deadline.id == self.window:
+                assert self.clinic.elapse(deadline.id, deadline.due_at)
+                self.elapsed = True
+        assert not (self.open and not self.elapsed and self.now >= (self.deadline or self.now))
+
+    @rule()
+    def the_process_managers_run(self) -> None:
+        self.clinic.react()
+        if self.elapsed:
+            self.open = self.elapsed = False
 
     @rule()
     def restart(self) -> None:
@@ -153,6 +168,7 @@ class CoalescingWindowMachine(RuleBasedStateMachine):
     def the_card_equals_the_notes_at_close(self) -> None:
         window = self.clinic.rt.log.find(self.window)
         assert (window is not None and window.is_open) is self.open
+        assert (window is not None and window.elapsed) is self.elapsed
         if self.open:
             return
         card = self.clinic.rt.log.find(self.card)

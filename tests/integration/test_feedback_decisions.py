@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from domain.messaging.message import Message, MessageType
-from domain.notifications.notification import Notification
+from domain.outbox.delivery import Delivery
 from domain.people.flags import Flag
 from domain.workouts.feedback import note_card_id, summary_card_id
 from domain.workouts.window import FeedbackWindow, window_id
@@ -38,8 +38,8 @@ def close_window(clinic: Clinic, workout: uuid.UUID, doctor: int) -> str:
     return str(clinic.fire(window.id, deadline)["outcome"])
 
 
-def pushes(clinic: Clinic) -> list[Notification]:
-    return [e for e in clinic.events() if isinstance(e, Notification.Queued)]
+def pushes(clinic: Clinic) -> list[Delivery.Queued]:
+    return [e for e in clinic.events() if isinstance(e, Delivery.Queued)]
 
 
 def finalized_workout(clinic: Clinic, **record: object) -> uuid.UUID:

@@ -6,9 +6,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from api.commands import to_json
 from bootstrap.runtime import Runtime
 from bootstrap.settings import Settings
-from api.commands import to_json
 from domain.people.flags import Flag
 from domain.people.staff import StaffType
 from domain.shared.clock import FakeClock, SequentialIds
@@ -16,7 +16,9 @@ from domain.shared.commands import Handler
 from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
 from domain.shared.deadlines import Deadline
 from domain.workouts.window import FEEDBACK_WINDOW, FeedbackWindow
+from tests.support.services import drop_schema, new_schema_name, postgres_url
 from workers.deadlines import Elapse
+from workers.reactions import ReactionFollower
 
 WINDOW = 300.0
 
@@ -25,9 +27,15 @@ class Clinic:
     """One tenant with feedbackNotifications on, two doctors and a patient of the first."""
 
     def __init__(
-        self, data_dir: Path, clock: FakeClock | None = None, window: float = WINDOW
+        self,
+        data_dir: Path,
+        clock: FakeClock | None = None,
+        window: float = WINDOW,
+        backend: str = "sqlite",
     ) -> None:
         self.data_dir = data_dir
+        self.backend = backend
+        self.schema = new_schema_name() if backend == "postgresql" else None
         self.clock = clock or FakeClock()
         self.window = window
         self.rt = self._runtime()
@@ -64,9 +72,19 @@ class Clinic:
         )
 
     def _runtime(self) -> Runtime:
-        settings = Settings(data_dir=self.data_dir, feedback_window_seconds=self.window)
+        if self.schema is None:
+            settings = Settings(data_dir=self.data_dir, feedback_window_seconds=self.window)
+        else:
+            settings = Settings(
+                database_url=postgres_url(),
+                database_schema=self.schema,
+                feedback_window_seconds=self.window,
+            )
         return Runtime(
-            settings, clock=self.clock, ids=SequentialIds(start=int(self.clock.now().timestamp()))
+            settings,
+            clock=self.clock,
+            ids=SequentialIds(start=int(self.clock.now().timestamp())),
+            create_tables=True,
         )
 
     def restart(self) -> None:
@@ -125,6 +143,23 @@ class Clinic:
     def summarize(self, workout: uuid.UUID) -> dict[str, Any]:
         return self.system(lambda u: self.rt.feedback.summarize(u, workout, list(self.doctors)))
 
+    def elapse(self, window: uuid.UUID, deadline: Any) -> bool:
+        """A wake-up scheduled for `deadline` reaches the window: True if it elapsed."""
+        return (
+            Elapse(FeedbackWindow, self.rt.commands).fire(
+                [Deadline(FEEDBACK_WINDOW, window, deadline)]
+            )
+            == 1
+        )
+
+    def react(self) -> None:
+        """Every process manager reacts to everything new (the read models first)."""
+        self.rt.catch_up()
+        for reaction in self.rt.reactions:
+            ReactionFollower(
+                reaction, self.rt.log, self.rt.commands, self.rt.position_of
+            ).run_once()
+
     def fire(self, window: uuid.UUID, deadline: Any) -> dict[str, Any]:
         """A wake-up scheduled for `deadline`: the deadline fires (the window elapses, if
         that deadline is current and due), then the note-card policy reacts."""
@@ -138,3 +173,5 @@ class Clinic:
 
     def close(self) -> None:
         self.rt.close()
+        if self.schema is not None:
+            drop_schema(postgres_url(), self.schema)
