@@ -115,7 +115,7 @@ def test_two_followers_racing_react_to_each_event_once(clinic: Clinic) -> None:
 def test_a_reaction_continues_the_request_and_names_the_event_it_reacted_to(
     clinic: Clinic,
 ) -> None:
-    [workout] = hard_workouts(clinic, 1)
+    hard_workouts(clinic, 1)
     clinic.rt.catch_up()
     summary_follower(clinic).run_once()
     finalized = [
