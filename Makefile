@@ -3,6 +3,7 @@
 UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 PYTHON ?= python3
+PORT ?= 8000
 
 .PHONY: demo test lint env
 
@@ -14,7 +15,7 @@ env: $(UV)
 	$(UV) sync --frozen --quiet
 
 demo: env
-	.venv/bin/careloop serve --demo
+	.venv/bin/careloop serve --demo --port $(PORT)
 
 lint: env
 	.venv/bin/ruff check .

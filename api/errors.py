@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,15 +42,20 @@ _TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     410: "Gone",
+    413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    431: "Request header fields too large",
     500: "Internal server error",
     503: "Service unavailable",
 }
 
 
-class ProblemError(Exception):
-    """An HTTP-level problem raised by the API layer itself (auth, read-model waits)."""
+class ProblemError(StarletteHTTPException):
+    """An HTTP-level problem raised by the API layer itself (auth, read-model waits, the
+    request gate). An HTTPException so that it also passes through FastAPI's reading of
+    the body, which turns any other exception raised there into a bare 400; its own
+    handler below still answers it, with every field."""
 
     def __init__(
         self,
@@ -57,10 +63,12 @@ class ProblemError(Exception):
         detail: str,
         slug: str | None = None,
         headers: dict[str, str] | None = None,
+        title: str | None = None,
         **extra: Any,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(status, detail, headers)
         self.status = status
+        self.title = title
         self.detail = detail
         self.slug = slug or _TITLES.get(status, "error").lower().replace(" ", "-")
         self.headers = headers
@@ -73,9 +81,22 @@ def problem(
     slug: str,
     title: str | None = None,
     errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
+    body = problem_document(status, detail, slug, title, errors, **extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def problem_document(
+    status: int,
+    detail: str,
+    slug: str,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The RFC 9457 body itself, for the places that write a response without Starlette."""
     body: dict[str, Any] = {
         "type": f"urn:careloop:problem:{slug}",
         "title": title or _TITLES.get(status, "Error"),
@@ -85,7 +106,7 @@ def problem(
     if errors is not None:
         body["errors"] = errors
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    return body
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -114,7 +135,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def problem_error(_: Request, exc: ProblemError) -> JSONResponse:
-        return problem(exc.status, exc.detail, exc.slug, headers=exc.headers, **exc.extra)
+        return problem(
+            exc.status, exc.detail, exc.slug, exc.title, headers=exc.headers, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

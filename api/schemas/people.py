@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from domain.people.staff import StaffType
@@ -21,7 +21,10 @@ Name = Annotated[
 
 
 class CamelModel(BaseModel):
-    """A request body: camelCase on the wire, unknown fields rejected."""
+    """A request body: camelCase on the wire, unknown fields rejected. Booleans and numbers
+    are declared strict (`StrictBool`, `Field(strict=True)`): a string is never coerced to
+    one. The models are not strict as a whole because FastAPI validates the parsed JSON in
+    Python mode, where a strict UUID or enum would refuse its JSON string form."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
@@ -42,7 +45,7 @@ class Created(CamelOut):
 
 
 class FlagChange(CamelModel):
-    enabled: bool
+    enabled: StrictBool  # "yes" or 1 is not a boolean
 
 
 class FlagChanged(CamelOut):
