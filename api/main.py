@@ -10,7 +10,17 @@ from fastapi import FastAPI
 
 from api import docs, errors, limits, openapi
 from api.metrics import CommandMetricsMiddleware, Metrics
-from api.routers import admin, careteam, conversations, me, patients, staff, tenants, workouts
+from api.routers import (
+    admin,
+    careteam,
+    conversations,
+    deliveries,
+    me,
+    patients,
+    staff,
+    tenants,
+    workouts,
+)
 from bootstrap.runtime import Runtime
 from workers.host import WorkerHost
 
@@ -53,7 +63,17 @@ def create_app(
     limits.install(app, runtime.settings)  # inside the metrics, so they count its rejections
     app.add_middleware(CommandMetricsMiddleware, metrics=app.state.metrics)
     errors.install(app)
-    for module in (tenants, staff, patients, careteam, conversations, workouts, me, admin):
+    for module in (
+        tenants,
+        staff,
+        patients,
+        careteam,
+        conversations,
+        workouts,
+        me,
+        admin,
+        deliveries,
+    ):
         app.include_router(module.router)
     openapi.install(app)
     docs.install(app)

@@ -64,7 +64,7 @@ class NoRules:
 
 @dataclass(frozen=True)
 class Redelivery:
-    delivery_id: uuid.UUID
+    id: uuid.UUID
     status: DeliveryStatus
 
 

@@ -47,7 +47,14 @@ EVERYONE = frozenset(ROLES)
 
 OWN, OTHER, NO_TENANT = "own-tenant", "other-tenant", "no-tenant-named"
 
-NOT_IN_MATRIX = {"/health", "/metrics", "/openapi.json", "/docs"}
+NOT_IN_MATRIX = {
+    "/health",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    # Needs a dead delivery of each clinic: its isolation is tested in test_deliveries_api.
+    "/v1/admin/deliveries/{deliveryId}/redeliver",
+}
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,7 @@ ENDPOINTS = [
     Endpoint(
         "read-projection-status", "GET", "/v1/admin/projections", admins(), across_tenants=None
     ),
+    Endpoint("list-deliveries", "GET", "/v1/admin/deliveries", admins(), across_tenants=None),
 ]
 
 
