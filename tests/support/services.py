@@ -6,6 +6,7 @@ import os
 import socket
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,17 +26,27 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-def require_service(name: str, host: str, port: int) -> None:
-    if _answers(host, port):
+def host_and_port(url: str, default_port: int) -> tuple[str, int]:
+    """Where a service URL points, so the probe asks the server the tests will use."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def require(present: bool, message: str) -> None:
+    """Skip a test whose real component is missing here; under CI=true, fail it instead."""
+    if present:
         return
-    message = f"{name} does not answer on {host}:{port}"
     if in_ci():
         pytest.fail(f"{message}, and CI=true: tests of real components must run in CI")
     pytest.skip(message)
 
 
+def require_service(name: str, host: str, port: int) -> None:
+    require(_answers(host, port), f"{name} does not answer on {host}:{port}")
+
+
 def postgres_url() -> str:
-    require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("PostgreSQL", *host_and_port(PG_URL, 5432))
     import psycopg
 
     deadline = time.monotonic() + 60
@@ -57,7 +68,7 @@ def postgres_url() -> str:
 
 
 def redis_url() -> str:
-    require_service("Redis", "127.0.0.1", 6379)
+    require_service("Redis", *host_and_port(REDIS_URL, 6379))
     return REDIS_URL
 
 
