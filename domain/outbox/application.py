@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from domain.outbox.delivery import LEASE_SECONDS, Delivery, DeliveryStatus
+from domain.outbox.delivery import LEASE_EXPIRED, LEASE_SECONDS, Delivery, DeliveryStatus
 from domain.shared.errors import ConflictError
 from domain.shared.unit_of_work import UnitOfWork
 
@@ -88,7 +88,11 @@ class Outbox:
         uow.add(delivery)
         rules = self.rules.get(delivery.channel, NoRules())
         addresses = rules.addresses(uow, delivery)
-        if not addresses and not delivery.sending:
+        if not addresses:
+            if delivery.sending:
+                # The attempt under way ran out of its lease: it counts as failed, and no
+                # next attempt starts, as it could only fail for want of an address.
+                delivery.fail(delivery.attempts, LEASE_EXPIRED, uow.now)
             delivery.skip("no_address", uow.now)
             return None
         attempt = delivery.start_attempt(scheduled_for, uow.now, self.lease_seconds)

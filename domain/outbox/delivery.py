@@ -28,6 +28,7 @@ DELIVERY = "delivery"
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (5, 30, 120, 600)
 LEASE_SECONDS = 30.0
+LEASE_EXPIRED = "lease expired before the outcome was recorded"
 
 
 class DeliveryStatus(StrEnum):
@@ -154,7 +155,7 @@ class Delivery(CareLoopAggregate):
         if self.sending:
             # The lease of the attempt under way ran out: its worker died or hung. Whether
             # it sent is unknown; it counts as failed, and the next attempt starts now.
-            self.fail(self.attempts, "lease expired before the outcome was recorded", at)
+            self.fail(self.attempts, LEASE_EXPIRED, at)
             if self.is_settled:
                 return None
         attempt = self.attempts + 1
