@@ -136,13 +136,13 @@ def serve(
 ) -> None:
     """Serve the API. Embedded default: everything in this one process on SQLite. With
     CARELOOP_DATABASE_URL and CARELOOP_REDIS_URL set: the API only."""
-    from api import server
-    from api.main import create_app
-
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
     _require_strong_secret(settings)
     _require_database(settings)
+    from api import server
+    from api.main import create_app
+
     with _friendly():
         runtime = _runtime()
         try:
@@ -165,10 +165,6 @@ def worker(
     """Run a worker: the process managers, the deadline scheduler (each elected: one
     process at a time) and Dramatiq workers that fire deadlines and deliver the outbox,
     on Redis. Run as many as you like."""
-    from bootstrap.runtime import Runtime
-    from workers.broker import make_broker
-    from workers.host import WorkerHost
-
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
     if settings.is_embedded or not settings.redis_url:
@@ -179,6 +175,10 @@ def worker(
     _require_strong_secret(settings)
     _require_database(settings)
     _require_redis(settings)
+    from bootstrap.runtime import Runtime
+    from workers.broker import make_broker
+    from workers.host import WorkerHost
+
     with _friendly():
         runtime = Runtime(settings)
         try:
