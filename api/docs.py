@@ -22,6 +22,28 @@ _ASSET_DIR = files("fastapi_offline") / "static"
 # Swagger UI's online validator badge would send the document's URL to swagger.io.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
 
+# The browser itself keeps both pages on CareLoop: ReDoc's sidebar always asks
+# cdn.redoc.ly for a logo (and hides it when that fails), which this forbids outright.
+# Inline script and style: FastAPI's page templates start the UI from an inline script,
+# and both UIs style themselves inline; ReDoc searches in a blob: worker.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def _local_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return page
+
 
 def install(app: FastAPI) -> None:
     """Serve the docs pages of an app created with `docs_url=None, redoc_url=None`."""
@@ -32,7 +54,7 @@ def install(app: FastAPI) -> None:
     # Plain Starlette routes, as FastAPI registers its own docs pages.
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=f"{root}{openapi_url}",
             title=f"{app.title} - Swagger UI",
             oauth2_redirect_url=f"{root}{oauth2_redirect_url}",
@@ -41,19 +63,21 @@ def install(app: FastAPI) -> None:
             swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
             swagger_ui_parameters={**SWAGGER_UI_PARAMETERS, **(app.swagger_ui_parameters or {})},
         )
+        return _local_only(page)
 
     async def swagger_ui_redirect(_: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=f"{root}{openapi_url}",
             title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
             redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+        return _local_only(page)
 
     app.add_route("/docs", swagger_ui, include_in_schema=False)
     app.add_route(oauth2_redirect_url, swagger_ui_redirect, include_in_schema=False)
