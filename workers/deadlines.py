@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 50
 MAX_SLEEP_SECONDS = 1.0
+CATCH_UP_POLL_SECONDS = 0.01
 
 
 class DeadlineHandler(Protocol):
@@ -92,8 +93,10 @@ class Scheduler:
         clock: Clock,
         dispatch: Callable[[str, Sequence[Deadline]], None],
         resend_after: float,
+        behind: Callable[[], bool] = lambda: False,
     ) -> None:
         self.view = view
+        self.behind = behind
         self.clock = clock
         self.dispatch = dispatch
         self.resend_after = timedelta(seconds=resend_after)
@@ -113,6 +116,8 @@ class Scheduler:
             for start in range(0, len(deadlines), CHUNK_SIZE):
                 self.dispatch(kind, deadlines[start : start + CHUNK_SIZE])
         self._forget(now)
+        if self.behind():  # the read model has not seen the latest events: look again soon
+            return CATCH_UP_POLL_SECONDS
         next_due = self.view.next_due()
         if next_due is None:
             return MAX_SLEEP_SECONDS

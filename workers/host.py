@@ -51,6 +51,7 @@ class WorkerHost:
             runtime.clock,
             self.dispatch,
             runtime.settings.sweep_interval_seconds,
+            behind=lambda: runtime.store.position(runtime.views.deadlines.name) < runtime.log.head(),
         )
         self._threads: list[threading.Thread] = []
         self.worker: dramatiq.Worker | None = None
