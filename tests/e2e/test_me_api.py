@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from domain.outbox.delivery import DeliveryStatus
 from domain.shared.context import Role
 from tests.support.app import Api, auth, make_api
 from tests.support.fake_expo import FakeExpo, fake_expo
 from tests.support.http import assert_problem, error_fields
-from tests.support.push import queue_notification, tokens_of
-from workers.notifications.actors import deliver_once
+from tests.support.push import deliver_due, queue_notification, status_of, tokens_of
 
 TOKENS = "/v1/me/push-tokens"
 NOTIFICATIONS = "/v1/me/notifications"
@@ -98,9 +99,8 @@ def test_the_same_idempotency_key_replays_the_first_answer(api: Api) -> None:
 
 @pytest.fixture
 def api_with_expo(backend: str, tmp_path: Path) -> Iterator[tuple[Api, FakeExpo]]:
-    """An API whose pushes go to a fake Expo server. In the embedded default the app's own
-    workers may deliver a notification before the test does; delivering is idempotent,
-    so the tests deliver explicitly and get the same outcome either way."""
+    """An API whose pushes go to a fake Expo server. Its projections run, its deadlines
+    worker does not: the tests deliver what is due as that worker would."""
     with fake_expo() as expo, make_api(backend, tmp_path, expo_base_url=expo.base_url) as api:
         yield api, expo
 
@@ -117,7 +117,8 @@ def test_the_callers_notifications_come_newest_first_with_their_status(
     newer = queue_notification(runtime, recipient, clinic, title="second")
     queue_notification(runtime, uuid.uuid4(), clinic, title="someone else's")
     for push in (older, newer):
-        assert deliver_once(runtime, push)["status"] == "delivered"
+        assert deliver_due(runtime, push) == 1
+        assert status_of(runtime, push) is DeliveryStatus.SENT
 
     rows = api.ok("GET", f"{NOTIFICATIONS}?minPosition={runtime.log.head()}", headers)
 
@@ -140,7 +141,8 @@ def test_a_notification_that_reached_no_device_has_no_delivered_at(
     api, expo = api_with_expo
     tenant, patient_id, headers = patient(api)
     push = queue_notification(api.runtime, uuid.UUID(patient_id), uuid.UUID(tenant))
-    assert deliver_once(api.runtime, push)["status"] == "no_device"
+    assert deliver_due(api.runtime, push) == 0
+    assert status_of(api.runtime, push) is DeliveryStatus.SKIPPED
 
     [row] = api.ok("GET", f"{NOTIFICATIONS}?minPosition={api.runtime.log.head()}", headers)
 
@@ -153,12 +155,32 @@ def test_in_the_embedded_default_notifications_are_recorded_and_listed(api: Api)
     tenant, patient_id, headers = patient(api)
     api.ok("PUT", TOKENS, headers, json={"token": PHONE, "platform": "ios"})
     push = queue_notification(api.runtime, uuid.UUID(patient_id), uuid.UUID(tenant))
-    assert deliver_once(api.runtime, push)["status"] == "recorded"
+    assert deliver_due(api.runtime, push) == 1
+    assert status_of(api.runtime, push) is DeliveryStatus.SENT
 
     [row] = api.ok("GET", f"{NOTIFICATIONS}?minPosition={api.runtime.log.head()}", headers)
 
     assert (row["id"], row["status"]) == (str(push), "recorded")
     assert "deliveredAt" not in row
+
+
+def test_with_the_apps_own_workers_a_queued_push_is_delivered_by_itself(tmp_path: Path) -> None:
+    with (
+        fake_expo() as expo,
+        make_api("sqlite", tmp_path, process_managers=True, expo_base_url=expo.base_url) as api,
+    ):
+        tenant, patient_id, headers = patient(api)
+        api.ok("PUT", TOKENS, headers, json={"token": PHONE, "platform": "ios"})
+        push = queue_notification(api.runtime, uuid.UUID(patient_id), uuid.UUID(tenant))
+
+        deadline = time.monotonic() + 15
+        while status_of(api.runtime, push) is not DeliveryStatus.SENT:
+            assert time.monotonic() < deadline, status_of(api.runtime, push)
+            time.sleep(0.05)
+        [row] = api.ok("GET", f"{NOTIFICATIONS}?minPosition={api.runtime.log.head()}", headers)
+
+        assert (row["id"], row["status"]) == (str(push), "delivered")
+        assert [m["to"] for m in expo.sent_messages()] == [PHONE]
 
 
 def test_a_user_without_notifications_gets_an_empty_list(api: Api) -> None:

@@ -333,3 +333,160 @@ def test_a_reset_that_fails_part_way_changes_nothing(store: ReadStore) -> None:
         store.reset(NAME, ("person", "no_such_table"))
 
     assert (store.position(NAME), store.list("person")) == (9, [person("p1", "Ann")])
+
+
+# -- range queries on a sorted table: upto, first, page ----------------------------------
+
+QUEUE = "queue"
+DUE = "due"
+
+
+@pytest.fixture
+def sorted_store(open_store: Opener) -> ReadStore:
+    """A store with one table whose rows keep their `sortKey` field in the indexed column."""
+    s = open_store()
+    s.create(QUEUE, (DUE,), {DUE: "sortKey"})
+    return s
+
+
+def due(key: str, sort_key: str | None, **more: object) -> Doc:
+    doc: Doc = {"id": key, **more}
+    if sort_key is not None:
+        doc["sortKey"] = sort_key
+    return doc
+
+
+def ids(docs: list[Doc]) -> list[str]:
+    return [d["id"] for d in docs]
+
+
+def test_upto_reads_the_rows_up_to_a_sort_key_smallest_first_and_at_most_limit(
+    sorted_store: ReadStore,
+) -> None:
+    sorted_store.commit(
+        QUEUE,
+        0,
+        1,
+        changes(
+            put(DUE, "d3", A, due("d3", "2026-01-05T09:00:03")),
+            put(DUE, "d1", A, due("d1", "2026-01-05T09:00:01")),
+            put(DUE, "d4", B, due("d4", "2026-01-05T09:00:04")),
+            put(DUE, "d2", A, due("d2", "2026-01-05T09:00:02")),
+        ),
+    )
+
+    assert ids(sorted_store.upto(DUE, "2026-01-05T09:00:03", 10)) == ["d1", "d2", "d3"]
+    assert ids(sorted_store.upto(DUE, "2026-01-05T09:00:02.5", 10)) == ["d1", "d2"]
+    assert ids(sorted_store.upto(DUE, "2026-01-05T09:00:09", 2)) == ["d1", "d2"]
+    assert sorted_store.upto(DUE, "2026-01-05T09:00:00", 10) == []
+    assert sorted_store.upto(DUE, "2026-01-05T09:00:01", 10) == [due("d1", "2026-01-05T09:00:01")]
+
+
+def test_first_is_the_row_with_the_smallest_sort_key_and_none_when_there_is_none(
+    sorted_store: ReadStore,
+) -> None:
+    assert sorted_store.first(DUE) is None
+    sorted_store.commit(
+        QUEUE,
+        0,
+        1,
+        changes(put(DUE, "late", A, due("late", "b")), put(DUE, "early", A, due("early", "a"))),
+    )
+    assert sorted_store.first(DUE) == due("early", "a")
+
+
+def test_moving_or_deleting_a_row_moves_it_in_or_out_of_every_range(
+    sorted_store: ReadStore,
+) -> None:
+    sorted_store.commit(
+        QUEUE,
+        0,
+        1,
+        changes(put(DUE, "d1", A, due("d1", "1")), put(DUE, "d2", A, due("d2", "2"))),
+    )
+    sorted_store.commit(QUEUE, 1, 2, changes(put(DUE, "d1", A, due("d1", "3"))))
+    assert ids(sorted_store.upto(DUE, "9", 10)) == ["d2", "d1"]
+    assert ids(sorted_store.upto(DUE, "2", 10)) == ["d2"]
+    assert sorted_store.first(DUE) == due("d2", "2")
+
+    sorted_store.commit(QUEUE, 2, 3, changes(delete(DUE, "d2")))
+    assert ids(sorted_store.upto(DUE, "9", 10)) == ["d1"]
+    assert sorted_store.first(DUE) == due("d1", "3")
+    assert ids(sorted_store.page(DUE, None, "", "9", 10)) == ["d1"]
+
+
+def test_a_row_without_the_sort_field_is_stored_but_in_no_range(sorted_store: ReadStore) -> None:
+    sorted_store.commit(
+        QUEUE,
+        0,
+        1,
+        changes(put(DUE, "unsorted", A, due("unsorted", None)), put(DUE, "d1", A, due("d1", "5"))),
+    )
+    assert sorted_store.get(DUE, "unsorted") == due("unsorted", None)
+    assert ids(sorted_store.upto(DUE, "\uffff", 10)) == ["d1"]
+    assert sorted_store.first(DUE) == due("d1", "5")
+    assert ids(sorted_store.page(DUE, None, "", "\uffff", 10)) == ["d1"]
+
+
+def test_page_reads_the_rows_strictly_between_two_keys_of_one_tenant_or_all_in_key_order(
+    sorted_store: ReadStore,
+) -> None:
+    rows = [
+        ("f1", A, "failed|0001|f1"),
+        ("p3", A, "pending|0003|p3"),
+        ("p1", A, "pending|0001|p1"),
+        ("p2", B, "pending|0002|p2"),
+        ("p4", A, "pending|0004|p4"),
+        ("s1", A, "sent|0001|s1"),
+    ]
+    sorted_store.commit(QUEUE, 0, 1, changes(*(put(DUE, k, t, due(k, key)) for k, t, key in rows)))
+    pending = ("pending|", "pending|\uffff")
+
+    assert ids(sorted_store.page(DUE, None, *pending, 10)) == ["p1", "p2", "p3", "p4"]
+    assert ids(sorted_store.page(DUE, A, *pending, 10)) == ["p1", "p3", "p4"]
+    assert ids(sorted_store.page(DUE, B, *pending, 10)) == ["p2"]
+    assert ids(sorted_store.page(DUE, A, *pending, 2)) == ["p1", "p3"]
+    # The next page starts after the last key read, which is excluded.
+    assert ids(sorted_store.page(DUE, A, "pending|0003|p3", pending[1], 2)) == ["p4"]
+    assert sorted_store.page(DUE, A, "pending|0004|p4", pending[1], 2) == []
+    assert ids(sorted_store.page(DUE, A, "", "\uffff", 10)) == ["f1", "p1", "p3", "p4", "s1"]
+    assert sorted_store.page(DUE, "tenant-c", "", "\uffff", 10) == []
+
+
+def test_sort_keys_compare_by_code_point_not_by_locale(sorted_store: ReadStore) -> None:
+    """Both backends order keys as their UTF-8 bytes: upper case before lower case,
+    punctuation by its code, and U+FFFF after every key that starts alike."""
+    keys = ["b", "B", "a", "Z", "a|z", "a_", "a\uffff", "é", "1"]
+    sorted_store.commit(
+        QUEUE, 0, 1, changes(*(put(DUE, f"k{i}", A, due(f"k{i}", k)) for i, k in enumerate(keys)))
+    )
+    in_order = [d["sortKey"] for d in sorted_store.upto(DUE, "\uffff", 100)]
+    assert in_order == sorted(keys) == ["1", "B", "Z", "a", "a_", "a|z", "a\uffff", "b", "é"]
+    assert [d["sortKey"] for d in sorted_store.page(DUE, None, "a|", "a|\uffff", 10)] == ["a|z"]
+
+
+def test_a_large_commit_keeps_every_rows_sort_key(sorted_store: ReadStore) -> None:
+    """Enough rows at once for PostgreSQL to write them through COPY."""
+    keys = [f"{i:05d}" for i in range(120)]
+    sorted_store.commit(
+        QUEUE, 0, 1, changes(*(put(DUE, f"r{k}", A, due(f"r{k}", k)) for k in reversed(keys)))
+    )
+    assert [d["sortKey"] for d in sorted_store.upto(DUE, "99999", 1000)] == keys
+    assert [d["sortKey"] for d in sorted_store.page(DUE, A, "00009", "00013", 10)] == [
+        "00010",
+        "00011",
+        "00012",
+    ]
+
+
+def test_creating_a_sorted_table_again_keeps_its_rows_and_their_order(
+    open_store: Opener, sorted_store: ReadStore
+) -> None:
+    sorted_store.commit(
+        QUEUE, 0, 1, changes(put(DUE, "d2", A, due("d2", "2")), put(DUE, "d1", A, due("d1", "1")))
+    )
+    again = open_store()
+    again.create(QUEUE, (DUE,), {DUE: "sortKey"})
+    again.commit(QUEUE, 1, 2, changes(put(DUE, "d0", A, due("d0", "0"))))
+    assert ids(again.upto(DUE, "9", 10)) == ["d0", "d1", "d2"]
+    assert ids(sorted_store.upto(DUE, "9", 10)) == ["d0", "d1", "d2"]
