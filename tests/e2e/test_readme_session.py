@@ -1,0 +1,60 @@
+"""The README's example session, pasted into bash against `careloop serve --demo`: its ids
+and positions travel in shell variables, so it works as written."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import careloop_env, careloop_server
+from tests.support.services import require
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def example_session() -> str:
+    readme = (ROOT / "README.md").read_text()
+    after = readme.split("An example session against `make demo`", 1)[1]
+    match = re.search(r"```sh\n(.*?)```", after, re.DOTALL)
+    assert match, "the README's example session is not a ```sh block"
+    return match.group(1)
+
+
+def test_the_readme_example_session_runs_as_pasted(tmp_path: Path) -> None:
+    require(shutil.which("curl") is not None, "curl is not installed")
+    session = example_session()
+    assert session.startswith("BASE=http://127.0.0.1:8000\n")
+    env = careloop_env(tmp_path / "data")
+    with careloop_server(tmp_path, "--demo", env=env) as server:
+        script = session.replace("BASE=http://127.0.0.1:8000", f"BASE={server.base_url}", 1)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 0, result.stderr
+    created, flags = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert set(created) == {"id", "position"} and created["position"] > 0
+    assert flags == {
+        "flags": {
+            "feedbackNotifications": False,
+            "therapistPatientAssignment": False,
+            "allActivePatientsDashboard": False,
+        }
+    }
+
+
+@pytest.mark.parametrize("placeholder", ["0ca71910-b639-4698-937e-f289a623396d", "=33"])
+def test_the_session_commands_use_no_ids_or_positions_from_the_example_output(
+    placeholder: str,
+) -> None:
+    commands = [line for line in example_session().splitlines() if not line.startswith("#")]
+    assert not any(placeholder in line for line in commands)
