@@ -51,7 +51,9 @@ class WorkerHost:
             runtime.clock,
             self.dispatch,
             runtime.settings.sweep_interval_seconds,
-            behind=lambda: runtime.store.position(runtime.views.deadlines.name) < runtime.log.head(),
+            behind=lambda: (
+                runtime.store.position(runtime.views.deadlines.name) < runtime.log.head()
+            ),
         )
         self._threads: list[threading.Thread] = []
         self.worker: dramatiq.Worker | None = None

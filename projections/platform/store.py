@@ -236,9 +236,7 @@ class SQLiteReadStore(ReadStore):
         )
         return json.loads(row[0]) if row else None
 
-    def page(
-        self, table: str, tenant_id: str | None, after: str, below: str, limit: int
-    ) -> Docs:
+    def page(self, table: str, tenant_id: str | None, after: str, below: str, limit: int) -> Docs:
         t = checked(table)
         where = "sort_key > ? AND sort_key < ?"
         params: list[object] = [after, below]
@@ -325,6 +323,11 @@ class PostgresReadStore(ReadStore):
         self, name: str, tables: Iterable[str], sorted_by: Mapping[str, str] | None = None
     ) -> None:
         self._remember_sorting(sorted_by)
+        tables = list(tables)
+        if self._exists(name, tables):
+            # Even a no-op ALTER TABLE takes an ACCESS EXCLUSIVE lock, which can deadlock
+            # with a runner committing into these tables: touch nothing that is there.
+            return
         with self.pool.connection() as conn, conn.transaction():
             # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('careloop:ddl'))")
@@ -348,6 +351,27 @@ class PostgresReadStore(ReadStore):
             conn.execute(
                 f"INSERT INTO {tracking} (id, position) VALUES (1, 0) ON CONFLICT DO NOTHING"
             )
+
+    def _exists(self, name: str, tables: list[str]) -> bool:
+        """Every table, its indexes' column and the tracking row are there already."""
+        with self.pool.connection() as conn:
+            for table in tables:
+                column = conn.execute(
+                    "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                    "AND table_name = %s AND column_name = %s",
+                    (self.schema, table, "sort_key" if table in self._sorted_by else "doc"),
+                ).fetchone()
+                if column is None:
+                    return False
+            tracking = conn.execute(
+                "SELECT to_regclass(%s)", (f"{self.schema}.{checked(name + '_tracking')}",)
+            ).fetchone()
+            if tracking is None or tracking[0] is None:
+                return False
+            row = conn.execute(
+                f"SELECT 1 FROM {checked(name + '_tracking')} WHERE id = 1"
+            ).fetchone()
+            return row is not None
 
     def position(self, name: str) -> int:
         with self.pool.connection() as conn:
@@ -401,9 +425,7 @@ class PostgresReadStore(ReadStore):
             ).fetchone()
         return dict(row[0]) if row else None
 
-    def page(
-        self, table: str, tenant_id: str | None, after: str, below: str, limit: int
-    ) -> Docs:
+    def page(self, table: str, tenant_id: str | None, after: str, below: str, limit: int) -> Docs:
         t = checked(table)
         where = 'sort_key COLLATE "C" > %s AND sort_key COLLATE "C" < %s'
         params: list[object] = [after, below]

@@ -7,6 +7,7 @@ Rounds: `CARELOOP_FAULT_ROUNDS` (CI default below); a longer local run sets it h
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -139,7 +140,9 @@ class Api:
             time.sleep(0.05)
         raise AssertionError(f"server not healthy:\n{proc.tail()}")
 
-    def ok(self, method: str, path: str, headers: Mapping[str, str], expect: int = 200, **kw: Any) -> Any:
+    def ok(
+        self, method: str, path: str, headers: Mapping[str, str], expect: int = 200, **kw: Any
+    ) -> Any:
         response = self.client.request(method, path, headers=dict(headers), **kw)
         assert response.status_code == expect, (method, path, response.status_code, response.text)
         return response.json()
@@ -161,7 +164,10 @@ class Clinic:
         tenant = api.ok("POST", "/v1/tenants", api.admin, 201, json={"name": "Faults"})["id"]
         for flag in ("feedbackNotifications", "therapistPatientAssignment"):
             api.ok(
-                "PUT", f"/v1/tenants/{tenant}/feature-flags/{flag}", api.admin, json={"enabled": True}
+                "PUT",
+                f"/v1/tenants/{tenant}/feature-flags/{flag}",
+                api.admin,
+                json={"enabled": True},
             )
         doctors = {}
         for first in ("Maya", "Tomas"):
@@ -341,7 +347,9 @@ def check(runtime: Runtime, clinic: Clinic, ledger: Ledger) -> Findings:
     for delivery in queued.values():
         pushes_by_message[delivery.payload["data"]["messageId"]].append(delivery.recipient_id)
         if sent[delivery.originator_id] != 1:
-            problems.append(f"delivery {delivery.originator_id} sent {sent[delivery.originator_id]}x")
+            problems.append(
+                f"delivery {delivery.originator_id} sent {sent[delivery.originator_id]}x"
+            )
     findings.pushes = sum(sent.values())
 
     for workout in sorted(ledger.finalized):
@@ -426,3 +434,26 @@ def read_models_skipped(runtime: Runtime, scratch: Path) -> list[str]:
 
 def embedded_runtime(data_dir: Path) -> Runtime:
     return Runtime(Settings(data_dir=data_dir, jwt_secret=SECRET))
+
+
+def report(tmp: Path, name: str, kills: int, ledger: Ledger, findings: Findings, t0: float) -> None:
+    """The figures docs/reliability.md quotes: printed (pytest -s shows them) and appended
+    to the file named by CARELOOP_FAULT_FIGURES, if set."""
+    figures = {
+        "fault": name,
+        "kills": kills,
+        "acknowledged_commands": ledger.commands,
+        "acknowledged_finalizes": len(ledger.finalized),
+        "noted_windows": len(ledger.notes),
+        "summary_cards": findings.summary_cards,
+        "note_card_revisions": findings.note_cards,
+        "pushes_sent": findings.pushes,
+        "duplicates": findings.duplicates,
+        "lost": findings.lost,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    print(json.dumps(figures))
+    out = os.environ.get("CARELOOP_FAULT_FIGURES")
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(figures) + "\n")

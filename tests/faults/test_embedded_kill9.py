@@ -8,7 +8,6 @@ showing the notes; no read model skipped an event.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
@@ -23,8 +22,10 @@ from tests.faults.harness import (
     fault_env,
     free_port,
     read_models_skipped,
+    report,
     rounds,
 )
+from tests.faults.harness import burst as run_burst
 
 FINALIZES = 8
 NOTES = 4
@@ -68,25 +69,4 @@ def test_kill_9_mid_work_loses_and_repeats_nothing(tmp_path: Path) -> None:
 
 
 def burst(api: Api, clinic: Clinic, ledger: Ledger) -> None:
-    from tests.faults.harness import burst as run_burst
-
     run_burst(api, clinic, ledger, FINALIZES, NOTES)
-
-
-def report(tmp: Path, name: str, kills: int, ledger: Ledger, findings: object, t0: float) -> None:
-    """The figures docs/reliability.md quotes, printed and kept beside the test's files."""
-    figures = {
-        "fault": name,
-        "kills": kills,
-        "acknowledged_commands": ledger.commands,
-        "acknowledged_finalizes": len(ledger.finalized),
-        "noted_windows": len(ledger.notes),
-        "summary_cards": getattr(findings, "summary_cards", None),
-        "note_card_revisions": getattr(findings, "note_cards", None),
-        "pushes_sent": getattr(findings, "pushes", None),
-        "duplicates": getattr(findings, "duplicates", None),
-        "lost": getattr(findings, "lost", None),
-        "seconds": round(time.monotonic() - t0, 1),
-    }
-    print(json.dumps(figures))
-    (tmp / "figures.json").write_text(json.dumps(figures))
