@@ -125,6 +125,15 @@ def read_model(name: str) -> Callable[..., None]:
     ) -> None:
         if min_position is None:
             return
+        if min_position > runtime.log.head():
+            # Every position a client was given is at or below the head: waiting for one
+            # beyond it could only end in a 503.
+            raise ProblemError(
+                422,
+                f"Position {min_position} is beyond the head of the log.",
+                "min-position-beyond-head",
+                errors=[{"field": "minPosition", "in": "query", "message": "beyond the head"}],
+            )
         timeout = runtime.settings.min_position_timeout_seconds
         if not wait_for_position(runtime.store, name, min_position, timeout):
             raise ProblemError(

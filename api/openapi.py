@@ -7,10 +7,12 @@ an RFC 9457 problem (`api.errors`), so this module finishes the document:
 - each operation declares every error status it can answer, as `application/problem+json`
   with the one shared `Problem` schema. Most are implied by what the route depends on and
   are derived here, so they cannot drift from the code: a bearer token (401), a role
-  check (403), a command (409 on a concurrent change, 422 on a reused Idempotency-Key),
-  a `?minPosition=` wait (503), any parameter or body (422), a body (413), any request
-  (431). What only the handler knows (looking up an id: 404; a conflict with the state:
-  409) the route declares with `responses=errors(...)`;
+  check (403), a command (409 on a concurrent change, 422 on a reused Idempotency-Key,
+  413 as it reads the body), the runtime (503 while the database cannot be reached), a
+  `?minPosition=` wait (503 when the read model is behind), any parameter or body (422),
+  a body (400 when it is not JSON, 413 when it is too large), any request (431). What
+  only the handler knows (looking up an id: 404; a conflict with the state: 409) the
+  route declares with `responses=errors(...)`;
 - operation ids are the route functions' names in camelCase (`createTenant`), the names
   a generated client gives its methods;
 - the description names every path the app serves that the document leaves out.
@@ -34,6 +36,7 @@ PROBLEM_REF = "#/components/schemas/Problem"
 
 # What each status means in CareLoop, whatever the operation.
 MEANING: dict[int, str] = {
+    400: "The body is not JSON (malformed, not UTF-8): `detail` says where, by line and column.",
     401: "No bearer token, or one that is invalid or expired (with `WWW-Authenticate`).",
     403: "The caller's role may not do this, or a feature flag it needs is off for the "
     "tenant (checked before any id is looked up).",
@@ -45,11 +48,9 @@ MEANING: dict[int, str] = {
     422: "Invalid input: `errors` names each field. Also an Idempotency-Key reused with "
     "another request, or a `minPosition` beyond the head of the log.",
     431: "The request's headers are too large.",
-    503: "The read model has not reached `minPosition` in time: retry after `Retry-After` seconds.",
+    503: "Unavailable for now, nothing changed: the database cannot be reached, or the read "
+    "model has not reached `minPosition` in time. Retry after `Retry-After` seconds.",
 }
-
-# Left out of the document because they serve the document itself.
-_DOCUMENTATION = "the API documentation itself"
 
 
 def operation_id(route: APIRoute) -> str:
@@ -85,13 +86,16 @@ _READ_MODEL_WAIT = deps.read_model("").__code__
 
 
 def _implied_by(call: Callable[..., Any] | None) -> set[int]:
+    if call is deps.get_runtime:
+        return {503}  # the database cannot be reached (api.errors)
     if call is deps.current_actor:
         return {401}
     if call is deps.command_context:
         # ConflictError once the command lost to concurrent writers too often; 422 for an
-        # Idempotency-Key reused with a different request.
-        return {409, 422}
-    code = getattr(call, "__code__", None)
+        # Idempotency-Key reused with a different request; 413 because it reads the body
+        # (its fingerprint), whether or not the route takes one.
+        return {409, 413, 422}
+    code = getattr(call, "__code__", object())
     if code is _ROLE_CHECK:
         return {403}
     if code is _READ_MODEL_WAIT:
@@ -119,7 +123,7 @@ def implied_errors(route: Any) -> set[int]:
     if has_input:
         statuses.add(422)
     if route.body_field is not None:
-        statuses.add(413)
+        statuses |= {400, 413}
     return statuses
 
 
@@ -132,9 +136,18 @@ def _documented_routes(app: FastAPI) -> Iterable[Any]:
             yield context
 
 
-def _left_out(app: FastAPI, paths: dict[str, Any]) -> list[str]:
-    served = {getattr(context, "path", None) for context in iter_route_contexts(app.routes)}
-    return sorted(path for path in served if path and path not in paths)
+def _left_out(app: FastAPI) -> list[str]:
+    """Paths the app serves that are not API operations: the documentation pages, their
+    assets and this document (plain Starlette routes and mounts), and any API route
+    excluded from the schema."""
+    return sorted(
+        {
+            context.path
+            for context in iter_route_contexts(app.routes)
+            if context.path
+            and not (isinstance(context.original_route, APIRoute) and context.include_in_schema)
+        }
+    )
 
 
 def _is_problem(response: dict[str, Any]) -> bool:
@@ -177,13 +190,16 @@ def complete(schema: dict[str, Any], app: FastAPI) -> dict[str, Any]:
         if scheme.get("scheme") == "bearer":
             scheme["bearerFormat"] = "JWT"
 
-    left_out = _left_out(app, schema["paths"])
-    description = app.description
+    left_out = _left_out(app)
+    description = (
+        f"{app.description}\n\n"
+        "Every error is an RFC 9457 problem (`application/problem+json`, schema `Problem`), "
+        "and every operation lists each status it can answer."
+    )
     if left_out:
         description += (
-            "\n\nEvery error is an RFC 9457 problem (`application/problem+json`, schema "
-            "`Problem`), and every operation lists the statuses it can answer.\n\n"
-            f"Served but not described here, because they are {_DOCUMENTATION}: "
+            "\n\nServed but not described here, because they are not JSON API operations "
+            "(the documentation pages, their assets, this document): "
             + ", ".join(f"`{path}`" for path in left_out)
             + "."
         )

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import RuntimeDep, require
+from api.openapi import errors
 from api.schemas.operations import Health, ProjectionStatus
 from domain.shared.context import Actor, Role
 
@@ -60,7 +61,10 @@ def get_health(runtime: RuntimeDep) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    responses={200: {"description": "Prometheus text exposition format."}},
+    responses={
+        200: {"description": "Prometheus text exposition format."},
+        **errors((503, "The database cannot be reached to read the projections' positions.")),
+    },
 )
 def get_metrics(request: Request) -> Response:
     """Prometheus metrics: commands by type and outcome, command latency, read-model lag."""

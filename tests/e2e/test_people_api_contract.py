@@ -17,15 +17,16 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from api.main import create_app
 from domain.shared.context import Role
-from tests.support.app import PLATFORM, Api, auth, make_api, token
+from tests.support.app import PLATFORM, Api, auth, make_api, make_runtime, token
 from tests.support.http import (
     assert_problem,
     bearer,
     error_fields,
     signed,
-    wait_until_current,
 )
 
 Headers = dict[str, str]
@@ -696,16 +697,34 @@ def test_a_read_your_write_get_sees_the_write(clinic: Clinic) -> None:
     assert created["id"] in {row["id"] for row in listed}
 
 
-def test_a_min_position_beyond_the_head_is_503_with_retry_after(tmp_path: Path) -> None:
-    with make_api("sqlite", tmp_path, min_position_timeout_seconds=0.05) as api:
+def test_a_min_position_beyond_the_head_is_422_at_once(tmp_path: Path) -> None:
+    with make_api("sqlite", tmp_path, min_position_timeout_seconds=5) as api:
         tenant = api.tenant()
-        wait_until_current(api.runtime)
-        far = api.runtime.log.head() + 1_000_000
+        far = api.runtime.log.head() + 1
         started = time.monotonic()
         response = api.client.get(
             f"/v1/tenants/{tenant}/feature-flags?minPosition={far}", headers=api.admin
         )
         assert time.monotonic() - started < 2
+    assert "minPosition" in error_fields(assert_problem(response, 422))
+
+
+def test_a_read_model_that_does_not_reach_a_min_position_in_time_is_503_with_retry_after(
+    tmp_path: Path,
+) -> None:
+    # No projections run in this app, so the read model stays behind the head.
+    with (
+        make_runtime("sqlite", tmp_path, min_position_timeout_seconds=0.05) as runtime,
+        TestClient(create_app(runtime)) as client,
+    ):
+        admin = auth(Role.PLATFORM_ADMIN, PLATFORM)
+        created = client.post("/v1/tenants", headers=admin, json={"name": "Behind"})
+        assert created.status_code == 201
+        response = client.get(
+            f"/v1/tenants/{created.json()['id']}/feature-flags"
+            f"?minPosition={created.json()['position']}",
+            headers=admin,
+        )
     assert_problem(response, 503)
     assert int(response.headers["retry-after"]) >= 1
 
