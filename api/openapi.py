@@ -59,11 +59,33 @@ def operation_id(route: APIRoute) -> str:
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+# Headers every problem of that status carries.
+HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "`Bearer`: the scheme to authenticate with.",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    },
+}
+
+
 def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
-    return {
+    response: dict[str, Any] = {
         "description": description or MEANING.get(status, "An error."),
         "content": {PROBLEM: {"schema": {"$ref": PROBLEM_REF}}},
     }
+    if status in HEADERS:
+        response["headers"] = HEADERS[status]
+    return response
 
 
 def errors(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:

@@ -50,10 +50,22 @@ def test_every_error_is_declared_as_a_problem(document: dict[str, Any]) -> None:
         for name, operation in operations(document)
         for status, response in operation["responses"].items()
         if int(status) >= 400
-        and response.get("content") != {PROBLEM: {"schema": PROBLEM_REF}}
+        and response["content"] != {PROBLEM: {"schema": PROBLEM_REF}}
         and (name, status) != ("GET /health", "503")  # a failed check answers the report
     }
     assert not_problems == {}
+
+
+def test_401_and_503_declare_the_header_that_says_what_to_do(document: dict[str, Any]) -> None:
+    undeclared = [
+        (name, status)
+        for name, operation in operations(document)
+        for status, header in (("401", "WWW-Authenticate"), ("503", "Retry-After"))
+        if status in operation["responses"]
+        and name != "GET /health"
+        and not operation["responses"][status].get("headers", {}).get(header, {}).get("required")
+    ]
+    assert undeclared == []
 
 
 def test_fastapis_validation_error_shapes_are_gone(document: dict[str, Any]) -> None:

@@ -5,8 +5,8 @@ fuzzed here without any edit. Each role gets a small clinic of its own, seeded o
 and a generated id in a path or a body is often swapped for one of the clinic's real ids,
 so that the 2xx answers are checked as well as the 404s. Valid and invalid requests are
 mixed (the invalid ones include a missing token). Every answer must be no server error,
-have a documented status and content type, and match the documented schema (a problem
-body included). See docs/decisions/0019-schemathesis.md.
+have a documented status, content type and headers, and match the documented schema (a
+problem body included). See docs/decisions/0019-schemathesis.md.
 
 The CI share is CARELOOP_SCHEMATHESIS_EXAMPLES examples per operation and role (default
 10), each run from CARELOOP_SCHEMATHESIS_SEED (default fixed, so CI is reproducible). A
@@ -33,6 +33,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import ASGIClient
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -52,6 +53,7 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    response_headers_conformance,
 ]
 
 
