@@ -6,6 +6,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -154,7 +157,43 @@ def install(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("the database is unavailable: %s", type(exc).__name__)
+        return problem(
+            503,
+            "The database is unavailable; nothing was changed. Try again shortly.",
+            "unavailable",
+            headers={"Retry-After": "1"},
+        )
+
+    # Registered per class (not under `Exception`, whose handler Starlette runs and then
+    # re-raises, which makes the server drop the keep-alive connection).
+    for cls in _UNAVAILABLE:
+        app.add_exception_handler(cls, unavailable)
+
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            return await unavailable(request, exc)
         log.exception("unhandled error", exc_info=exc)
         return problem(500, "Something went wrong on our side.", "internal")
+
+
+_UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database is down or unreachable (not a bug of ours): the command did not
+    commit, so the caller may retry it as it is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, _UNAVAILABLE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

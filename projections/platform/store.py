@@ -314,6 +314,10 @@ class PostgresReadStore(ReadStore):
             min_size=1,
             max_size=max_size,
             kwargs={"options": f"-c search_path={self.schema}", "autocommit": True},
+            # A connection broken by a database restart is found out before it is used,
+            # and a request waits at most a few seconds for one (then 503s).
+            check=ConnectionPool.check_connection,
+            timeout=2.0,
             open=True,
         )
         self._election_lock = threading.Lock()
