@@ -119,7 +119,7 @@ def test_a_database_restart_mid_burst_answers_503_and_loses_nothing(
         for _ in range(rounds(1)):
             restarted = threading.Event()
 
-            def restart() -> None:
+            def restart(restarted: threading.Event = restarted) -> None:
                 time.sleep(0.1)  # let part of the burst commit first
                 cluster.ctl("stop", "-m", "fast")
                 # While it is down, reads and writes are refused cleanly.
