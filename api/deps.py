@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import InvalidTokenError, decode_token
 from api.errors import ProblemError
+from api.waits import PositionWaits, TooManyWaitsError
 from bootstrap.runtime import Runtime
 from domain.shared.context import Actor, CommandContext, Role
 from domain.shared.errors import NotFoundError
-from projections.platform.runner import wait_for_position
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -116,16 +117,19 @@ async def command_context(
 CommandDep = Annotated[CommandContext, Depends(command_context)]
 
 
-def read_model(name: str) -> Callable[..., None]:
-    """`?minPosition=N`: wait until read model `name` has processed position N."""
+def read_model(name: str) -> Callable[..., Awaitable[None]]:
+    """`?minPosition=N`: wait until read model `name` has processed position N, on the
+    event loop (api/waits.py), holding no thread while it waits."""
 
-    def wait(
+    async def wait(
+        request: Request,
         runtime: RuntimeDep,
+        actor: ActorDep,
         min_position: Annotated[int | None, Query(alias="minPosition", ge=0)] = None,
     ) -> None:
         if min_position is None:
             return
-        if min_position > runtime.log.head():
+        if min_position > await to_thread.run_sync(runtime.log.head):
             # Every position a client was given is at or below the head: waiting for one
             # beyond it could only end in a 503.
             raise ProblemError(
@@ -134,8 +138,21 @@ def read_model(name: str) -> Callable[..., None]:
                 "min-position-beyond-head",
                 errors=[{"field": "minPosition", "in": "query", "message": "beyond the head"}],
             )
+        waits: PositionWaits = request.app.state.waits
         timeout = runtime.settings.min_position_timeout_seconds
-        if not wait_for_position(runtime.store, name, min_position, timeout):
+        try:
+            reached = await waits.wait(
+                str(actor.user_id), lambda: runtime.store.position(name), min_position, timeout
+            )
+        except TooManyWaitsError:
+            raise ProblemError(
+                429,
+                f"Too many `minPosition` waits at once for this caller "
+                f"(at most {waits.per_caller}); retry when one has answered.",
+                "too-many-waits",
+                headers={"Retry-After": "1"},
+            ) from None
+        if not reached:
             raise ProblemError(
                 503,
                 f"The read model '{name}' has not reached position {min_position} yet.",

@@ -21,6 +21,7 @@ from api.routers import (
     tenants,
     workouts,
 )
+from api.waits import PositionWaits
 from bootstrap.runtime import Runtime
 from workers.host import WorkerHost
 
@@ -38,6 +39,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         host = None
+        runtime.start_listener()  # NOTIFYs wake `?minPosition=` waits here too
         if run_workers:
             runtime.start_projections()
         if run_process_managers:
@@ -59,6 +61,9 @@ def create_app(
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.runtime = runtime
+    app.state.waits = PositionWaits(
+        [runtime.hub, runtime.read_models_moved], runtime.settings.min_position_waits_per_caller
+    )
     app.state.metrics = Metrics(runtime)
     limits.install(app, runtime.settings)  # inside the metrics, so they count its rejections
     app.add_middleware(CommandMetricsMiddleware, metrics=app.state.metrics)

@@ -47,6 +47,8 @@ MEANING: dict[int, str] = {
     413: "The request body is over the size limit (1 MiB by default); refused before it is read.",
     422: "Invalid input: `errors` names each field. Also an Idempotency-Key reused with "
     "another request, or a `minPosition` beyond the head of the log.",
+    429: "Too many `minPosition` waits at once for this caller: retry after `Retry-After` "
+    "seconds, when one of them has answered.",
     431: "The request's headers are too large.",
     503: "Unavailable for now, nothing changed: the database cannot be reached, or the read "
     "model has not reached `minPosition` in time. Retry after `Retry-After` seconds.",
@@ -66,6 +68,13 @@ HEADERS: dict[int, dict[str, Any]] = {
             "description": "`Bearer`: the scheme to authenticate with.",
             "required": True,
             "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
         }
     },
     503: {
@@ -121,7 +130,7 @@ def _implied_by(call: Callable[..., Any] | None) -> set[int]:
     if code is _ROLE_CHECK:
         return {403}
     if code is _READ_MODEL_WAIT:
-        return {503}
+        return {422, 429, 503}  # beyond the head; too many waits of one caller; behind
     return set()
 
 

@@ -116,6 +116,10 @@ class Runtime:
             for p in self.projections
         }
         self.hub = WakeHub()
+        # Poked when a read model of this process commits: `?minPosition=` waits listen.
+        self.read_models_moved = WakeHub()
+        for runner in self.runners.values():
+            runner.on_commit = self.read_models_moved.poke
         self.log.add_listener(self.hub.poke)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     jwt_ttl_seconds: int = Field(default=12 * 3600, description="lifetime of minted tokens")
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     min_position_timeout_seconds: float = Field(default=5.0, ge=0, le=30)
+    min_position_waits_per_caller: int = Field(
+        default=8, ge=1, le=1000, description="`?minPosition=` waits one caller may hold at once"
+    )
     feedback_window_seconds: float = Field(
         default=300.0, gt=0, description="coalescing window of therapist notes"
     )

@@ -123,8 +123,7 @@ class CommandBus:
                 "This Idempotency-Key was already used with a different request.",
                 errors=[{"field": "Idempotency-Key", "message": "reused with another body"}],
             )
-        # The first response's position is at or below the head, so reading at the head
-        # still shows the caller everything its first request wrote.
-        return CommandOutcome(
-            None, self.log.head(), Rendered(record.status_code, dict(record.body))
-        )
+        # The first response's position: the record is the last thing its command saved,
+        # so its position is the highest that commit wrote.
+        position = self.log.position_of(record.id) or self.log.head()
+        return CommandOutcome(None, position, Rendered(record.status_code, dict(record.body)))

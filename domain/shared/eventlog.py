@@ -156,6 +156,27 @@ class EventLog(Application[uuid.UUID]):
         except AggregateNotFoundError:
             return None
 
+    def position_of(self, aggregate_id: uuid.UUID, version: int = 1) -> int | None:
+        """The log position of one stored event of an aggregate (its creation, by default),
+        or None. The library exposes no such query, so this is its two recorders' SQL."""
+        recorder = self.recorder
+        table = getattr(recorder, "events_table_name", "stored_events")
+        if self.factory.__class__.__module__.endswith("sqlite"):
+            statement = f"SELECT rowid FROM {table} WHERE originator_id=? AND originator_version=?"
+            with recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+                c.execute(statement, (aggregate_id.hex, version))
+                row = c.fetchone()
+            return int(row[0]) if row else None
+        schema = recorder.datastore.schema  # type: ignore[attr-defined]
+        query = (
+            f'SELECT notification_id FROM "{schema}"."{table}" '
+            "WHERE originator_id=%s AND originator_version=%s"
+        )
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:  # type: ignore[attr-defined]
+            curs.execute(query, (aggregate_id, version))
+            found = curs.fetchone()
+        return int(found["notification_id"]) if found else None
+
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
 

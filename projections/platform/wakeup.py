@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,13 @@ log = logging.getLogger(__name__)
 class WakeHub:
     def __init__(self) -> None:
         self._events: list[threading.Event] = []
+        self._callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+
+    def add_callback(self, callback: Callable[[], None]) -> None:
+        """Called (in the poking thread) on every poke: for waiters that are not threads."""
+        with self._lock:
+            self._callbacks.append(callback)
 
     def subscribe(self) -> threading.Event:
         event = threading.Event()
@@ -29,8 +36,11 @@ class WakeHub:
     def poke(self, *_: Any) -> None:
         with self._lock:
             events = list(self._events)
+            callbacks = list(self._callbacks)
         for event in events:
             event.set()
+        for callback in callbacks:
+            callback()
 
 
 class PostgresListener(threading.Thread):
