@@ -93,8 +93,7 @@ class CareTeamDirectory:
         self.view = view
 
     def therapists_of(self, patient_id: uuid.UUID) -> list[uuid.UUID]:
-        entry = self.view.team_of(str(patient_id))
-        return [uuid.UUID(t["id"]) for t in entry[1]] if entry else []
+        return [uuid.UUID(t) for t in self.view.therapist_ids(str(patient_id))]
 
 
 def senders_for(settings: Settings) -> dict[str, ChannelSender]:

@@ -120,11 +120,14 @@ class EventLog(Application[uuid.UUID]):
     ) -> None:
         """Stamp metadata onto the aggregate's pending events (those without any, when
         `only_new`)."""
+        pending = aggregate.pending_events
+        if only_new:
+            pending = [event for event in pending if "metadata" not in vars(event)]
+        if not pending:
+            return
         meta = build_metadata(ctx, aggregate.tenant_id or ctx.actor.tenant_id, at)
-        for pending in aggregate.pending_events:
-            if only_new and "metadata" in vars(pending):
-                continue
-            object.__setattr__(pending, "metadata", meta)
+        for event in pending:
+            object.__setattr__(event, "metadata", meta)
 
     def track(self, tracking: Tracking) -> None:
         """Record a follower's position alone (events it reacted to without acting)."""

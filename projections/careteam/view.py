@@ -54,6 +54,12 @@ class CareTeamView:
         rows.sort(key=lambda p: (p["lastName"], p["firstName"], p["id"]))
         return rows
 
+    def therapist_ids(self, patient_id: str) -> list[str]:
+        """The ids of the therapists connected to a patient (one row read), unchecked:
+        for callers that check each against its aggregates."""
+        patient = self.store.get(PATIENTS, patient_id)
+        return list(patient["therapistIds"]) if patient is not None else []
+
     def team_of(self, patient_id: str) -> tuple[str, list[Doc]] | None:
         """(tenant id, connected therapists) of one patient, or None if unknown."""
         patient = self.store.get(PATIENTS, patient_id)

@@ -12,6 +12,8 @@ import json
 import re
 import sqlite3
 import threading
+import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
@@ -316,7 +318,7 @@ class PostgresReadStore(ReadStore):
             kwargs={"options": f"-c search_path={self.schema}", "autocommit": True},
             # A connection broken by a database restart is found out before it is used,
             # and a request waits at most a few seconds for one (then 503s).
-            check=ConnectionPool.check_connection,
+            check=_check_now_and_then,
             timeout=2.0,
             open=True,
         )
@@ -537,6 +539,22 @@ class PostgresReadStore(ReadStore):
                 self._election_conn.close()
                 self._election_conn = None
         self.pool.close()
+
+
+_CHECKED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+CHECK_EVERY_SECONDS = 1.0
+
+
+def _check_now_and_then(conn: Any) -> None:
+    """The pool's check on handing out a connection, at most once a second per connection:
+    enough to find one that a database restart broke, without a round trip per use."""
+    from psycopg_pool import ConnectionPool
+
+    now = time.monotonic()
+    if now - _CHECKED.get(conn, 0.0) < CHECK_EVERY_SECONDS:
+        return
+    ConnectionPool.check_connection(conn)
+    _CHECKED[conn] = now
 
 
 def describe(store: ReadStore) -> Mapping[str, str]:
