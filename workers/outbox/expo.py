@@ -10,7 +10,7 @@ The SDK reports problems in three ways, and each becomes a `PushResult` per toke
 - no answer at all: `requests.ConnectionError`, `requests.Timeout`.
 
 Which of these are worth retrying is decided here; how often and when is the
-Notification aggregate's backoff.
+Delivery aggregate's backoff (domain/outbox/delivery.py).
 """
 
 from __future__ import annotations
