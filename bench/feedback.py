@@ -620,7 +620,7 @@ def bulk_workouts(
 
     def many(patient: uuid.UUID, n: int, uow: UnitOfWork) -> dict[str, Any]:
         for _ in range(n):
-            workout = uuid.UUID(runtime.workouts.start(uow, [SQUAT], None, None)["workoutId"])
+            workout = runtime.workouts.start(uow, [SQUAT], None, None).workout_id
             runtime.workouts.record(uow, workout, "squat", CALM["actual"], 2, 4, None)
             if finalize:
                 runtime.workouts.finalize(uow, workout)

@@ -421,7 +421,7 @@ def seed_staff(bus: CommandBus, count: int) -> float:
     started = time.perf_counter()
     outcome = bus.run(ctx, partial(people.create_tenant, name="Catch-up clinic"))
     assert outcome.result is not None
-    tenant_id = uuid.UUID(outcome.result["id"])
+    tenant_id = outcome.result.id
     for start in range(0, count, APPEND_BATCH):
         size = min(APPEND_BATCH, count - start)
         bus.run(ctx, partial(register_many, people, tenant_id, start, size))

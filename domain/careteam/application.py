@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
 
 from domain.careteam.connection import Connection, connection_id
 from domain.careteam.errors import NotAssignableError, NotConnectedError
@@ -15,6 +15,20 @@ from domain.people.tenant import Tenant
 from domain.shared.context import Actor, Role
 from domain.shared.errors import FeatureDisabledError, ForbiddenError
 from domain.shared.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class TherapistAssigned:
+    patient_id: uuid.UUID
+    doctor_id: uuid.UUID
+    reactivated: bool
+    """True when an archived connection was made active again."""
+
+
+@dataclass(frozen=True)
+class TherapistUnassigned:
+    patient_id: uuid.UUID
+    doctor_id: uuid.UUID
 
 
 def require_flag(uow: UnitOfWork, flag: Flag) -> Tenant:
@@ -31,7 +45,7 @@ class CareTeams:
 
     def assign(
         self, uow: UnitOfWork, patient_id: uuid.UUID, target_doctor_id: uuid.UUID | None
-    ) -> dict[str, Any]:
+    ) -> TherapistAssigned:
         """Connects a doctor (the caller when `target_doctor_id` is None) to a patient.
 
         Reactivates an archived connection rather than creating a second one; an active
@@ -70,15 +84,11 @@ class CareTeams:
         else:
             uow.add(existing)
             reactivated = existing.reactivate(actor.user_id, uow.now)
-        return {
-            "patientId": str(patient.id),
-            "doctorId": str(target.id),
-            "reactivated": reactivated,
-        }
+        return TherapistAssigned(patient.id, target.id, reactivated)
 
     def unassign(
         self, uow: UnitOfWork, patient_id: uuid.UUID, doctor_id: uuid.UUID
-    ) -> dict[str, Any]:
+    ) -> TherapistUnassigned:
         """Archives a connection. A hospital admin may archive any; a doctor only their own.
 
         Removing the last therapist is allowed: the patient stays active and shows on the
@@ -92,7 +102,7 @@ class CareTeams:
             raise NotConnectedError(f"Doctor {doctor_id} is not connected to patient {patient_id}.")
         uow.add(connection)
         connection.archive(actor.user_id, uow.now)
-        return {"patientId": str(patient.id), "doctorId": str(doctor_id)}
+        return TherapistUnassigned(patient.id, doctor_id)
 
 
 def _may_unassign(actor: Actor, doctor_id: uuid.UUID) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
 
 from domain.careteam.connection import Connection, connection_id
 from domain.messaging.conversation import (
@@ -31,6 +31,12 @@ def active_therapists(
     return team
 
 
+@dataclass(frozen=True)
+class MessagePosted:
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+
+
 class Conversations:
     def post_text(
         self,
@@ -40,7 +46,7 @@ class Conversations:
         patient_id: uuid.UUID,
         candidate_doctor_ids: list[uuid.UUID],
         text: str,
-    ) -> dict[str, Any]:
+    ) -> MessagePosted:
         """Posts a chat message by a current participant; anyone else gets 404.
 
         `kind`, `patient_id` and the candidate doctors come from resolving the id through
@@ -69,4 +75,4 @@ class Conversations:
             timestamp=uow.now,
         )
         uow.add(message)
-        return {"id": str(message.id), "conversationId": str(conversation_id)}
+        return MessagePosted(message.id, conversation_id)

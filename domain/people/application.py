@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.careteam.connection import Connection
@@ -14,6 +14,41 @@ from domain.people.staff import Staff, StaffType
 from domain.people.tenant import Tenant
 from domain.shared.errors import InvalidInputError
 from domain.shared.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class TenantCreated:
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class FlagSet:
+    tenant_id: uuid.UUID
+    flag: Flag
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class StaffRegistered:
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class StaffStatus:
+    """A staff member's standing after an approval or a deactivation."""
+
+    id: uuid.UUID
+    approved: bool
+    active: bool
+
+
+@dataclass(frozen=True)
+class PatientInvited:
+    """The new patient and its care team: the inviting doctor first, then each additional
+    therapist once."""
+
+    patient_id: uuid.UUID
+    therapist_ids: tuple[uuid.UUID, ...]
 
 
 def parse_flag(name: str) -> Flag:
@@ -34,20 +69,20 @@ def practising_doctor(uow: UnitOfWork, doctor_id: uuid.UUID) -> Staff:
 class People:
     """Tenants, staff, patients and feature flags."""
 
-    def create_tenant(self, uow: UnitOfWork, name: str) -> dict[str, Any]:
+    def create_tenant(self, uow: UnitOfWork, name: str) -> TenantCreated:
         """Creates a tenant with every feature flag off."""
         tenant = Tenant(id=uow.new_id(), name=name, timestamp=uow.now)
         uow.add(tenant)
-        return {"id": str(tenant.id)}
+        return TenantCreated(tenant.id)
 
     def set_flag(
         self, uow: UnitOfWork, tenant_id: uuid.UUID, flag_name: str, enabled: bool
-    ) -> dict[str, Any]:
+    ) -> FlagSet:
         """Turns a flag on or off; setting it to its current value records nothing."""
         tenant = uow.get(Tenant, tenant_id, "tenant")
         flag = parse_flag(flag_name)
         tenant.set_flag(flag, enabled, uow.now)
-        return {"tenantId": str(tenant.id), "flag": flag.value, "enabled": enabled}
+        return FlagSet(tenant.id, flag, enabled)
 
     def register_staff(
         self,
@@ -57,7 +92,7 @@ class People:
         first_name: str,
         last_name: str,
         email: str,
-    ) -> dict[str, Any]:
+    ) -> StaffRegistered:
         """Registers an active staff member; a doctor starts unapproved."""
         tenant = uow.get(Tenant, tenant_id, "tenant")
         staff = Staff(
@@ -70,17 +105,17 @@ class People:
             timestamp=uow.now,
         )
         uow.add(staff)
-        return {"id": str(staff.id)}
+        return StaffRegistered(staff.id)
 
-    def approve_staff(self, uow: UnitOfWork, staff_id: uuid.UUID) -> dict[str, Any]:
+    def approve_staff(self, uow: UnitOfWork, staff_id: uuid.UUID) -> StaffStatus:
         staff = uow.get(Staff, staff_id, "staff member")
         staff.approve(uow.now)
-        return {"id": str(staff.id), "approved": staff.approved, "active": staff.active}
+        return StaffStatus(staff.id, staff.approved, staff.active)
 
-    def deactivate_staff(self, uow: UnitOfWork, staff_id: uuid.UUID) -> dict[str, Any]:
+    def deactivate_staff(self, uow: UnitOfWork, staff_id: uuid.UUID) -> StaffStatus:
         staff = uow.get(Staff, staff_id, "staff member")
         staff.deactivate(uow.now)
-        return {"id": str(staff.id), "approved": staff.approved, "active": staff.active}
+        return StaffStatus(staff.id, staff.approved, staff.active)
 
     def invite_patient(
         self,
@@ -90,7 +125,7 @@ class People:
         email: str,
         timezone: str,
         additional_therapist_ids: list[uuid.UUID],
-    ) -> dict[str, Any]:
+    ) -> PatientInvited:
         """Creates the patient, the inviting doctor's connection, then one connection per
         additional therapist, all or nothing.
 
@@ -150,4 +185,4 @@ class People:
             uow.add(
                 Connection.assign(inviter.tenant_id, patient.id, therapist_id, inviter.id, uow.now)
             )
-        return {"patientId": str(patient.id), "therapistIds": [str(t) for t in therapist_ids]}
+        return PatientInvited(patient.id, tuple(therapist_ids))

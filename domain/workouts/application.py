@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from domain.careteam.connection import Connection, connection_id
@@ -13,6 +15,41 @@ from domain.shared.errors import ForbiddenError, NotFoundError
 from domain.shared.unit_of_work import UnitOfWork
 from domain.workouts.window import FeedbackWindow, window_id
 from domain.workouts.workout import Workout
+
+
+@dataclass(frozen=True)
+class WorkoutStarted:
+    workout_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ExerciseRecorded:
+    workout_id: uuid.UUID
+    exercise_id: str
+
+
+@dataclass(frozen=True)
+class WorkoutFinalized:
+    workout_id: uuid.UUID
+    finalized_at: datetime
+    already_finalized: bool
+
+
+@dataclass(frozen=True)
+class NoteSaved:
+    workout_id: uuid.UUID
+    exercise_id: str
+    text: str
+    window_closes_at: datetime | None = field(default=None, metadata={"omit_none": True})
+    """None (and left out of the response) when the note was saved unchanged: no window
+    was touched."""
+
+
+@dataclass(frozen=True)
+class NoteDeleted:
+    workout_id: uuid.UUID
+    exercise_id: str
+    window_closes_at: datetime
 
 
 class Workouts:
@@ -32,7 +69,7 @@ class Workouts:
         exercises: list[dict[str, Any]],
         enrollment_id: uuid.UUID | None,
         session_id: uuid.UUID | None,
-    ) -> dict[str, Any]:
+    ) -> WorkoutStarted:
         """Starts a workout for the calling patient; the plan references are kept as given."""
         patient = uow.find(Patient, uow.actor.user_id)
         if patient is None or not patient.active or patient.tenant_id is None:
@@ -47,7 +84,7 @@ class Workouts:
             session_id=session_id,
         )
         uow.add(workout)
-        return {"workoutId": str(workout.id)}
+        return WorkoutStarted(workout.id)
 
     def record(
         self,
@@ -58,22 +95,18 @@ class Workouts:
         pain: int | None,
         exertion: int | None,
         patient_notes: str | None,
-    ) -> dict[str, Any]:
+    ) -> ExerciseRecorded:
         """Records one exercise; 409 once the workout is finalized."""
         workout = self._own_workout(uow, workout_id)
         workout.record(exercise_id, actual, pain, exertion, patient_notes, uow.now)
-        return {"workoutId": str(workout.id), "exerciseId": exercise_id}
+        return ExerciseRecorded(workout.id, exercise_id)
 
-    def finalize(self, uow: UnitOfWork, workout_id: uuid.UUID) -> dict[str, Any]:
+    def finalize(self, uow: UnitOfWork, workout_id: uuid.UUID) -> WorkoutFinalized:
         """Finalizes the workout; a second call changes nothing."""
         workout = self._own_workout(uow, workout_id)
         changed = workout.finalize(uow.now)
         assert workout.finalized_at is not None
-        return {
-            "workoutId": str(workout.id),
-            "finalizedAt": workout.finalized_at.isoformat(),
-            "alreadyFinalized": not changed,
-        }
+        return WorkoutFinalized(workout.id, workout.finalized_at, already_finalized=not changed)
 
     def _annotatable(self, uow: UnitOfWork, workout_id: uuid.UUID) -> Workout:
         """A workout the calling doctor may annotate: connected to its patient, else 404."""
@@ -104,26 +137,19 @@ class Workouts:
 
     def save_note(
         self, uow: UnitOfWork, workout_id: uuid.UUID, exercise_id: str, text: str
-    ) -> dict[str, Any]:
+    ) -> NoteSaved:
         """Saves or edits the caller's note on one exercise and (re)starts the coalescing
         window: the patient hears nothing until the window has passed with no new note."""
         workout = self._annotatable(uow, workout_id)
         changed = workout.save_note(exercise_id, uow.actor.user_id, text, uow.now)
-        result = {"workoutId": str(workout.id), "exerciseId": exercise_id, "text": text}
-        if changed:
-            window = self._touch_window(uow, workout)
-            result["windowClosesAt"] = window.deadline.isoformat()
-        return result
+        if not changed:
+            return NoteSaved(workout.id, exercise_id, text)
+        window = self._touch_window(uow, workout)
+        return NoteSaved(workout.id, exercise_id, text, window_closes_at=window.deadline)
 
-    def delete_note(
-        self, uow: UnitOfWork, workout_id: uuid.UUID, exercise_id: str
-    ) -> dict[str, Any]:
+    def delete_note(self, uow: UnitOfWork, workout_id: uuid.UUID, exercise_id: str) -> NoteDeleted:
         """Removes the caller's note; the window rules are those of a save."""
         workout = self._annotatable(uow, workout_id)
         workout.delete_note(exercise_id, uow.actor.user_id, uow.now)
         window = self._touch_window(uow, workout)
-        return {
-            "workoutId": str(workout.id),
-            "exerciseId": exercise_id,
-            "windowClosesAt": window.deadline.isoformat(),
-        }
+        return NoteDeleted(workout.id, exercise_id, window.deadline)

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -30,6 +31,7 @@ from domain.shared.commands import Handler
 from domain.shared.context import Actor, CommandContext, Role
 from domain.shared.errors import DomainError, FeatureDisabledError
 
+R = TypeVar("R")
 DOCTORS = 3
 PATIENTS = 2
 
@@ -41,32 +43,29 @@ class CareTeamMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.rt = Runtime(Settings(data_dir=self.dir), clock=self.clock, ids=SequentialIds())
         self.platform = Actor(uuid.uuid4(), Role.PLATFORM_ADMIN, None)
-        self.tenant = uuid.UUID(
-            self.run(self.platform, lambda u: self.rt.people.create_tenant(u, "C"))["id"]
-        )
+        self.tenant = self.run(self.platform, lambda u: self.rt.people.create_tenant(u, "C")).id
         self.hospital = Actor(uuid.uuid4(), Role.HOSPITAL_ADMIN, self.tenant)
         self.doctors: list[uuid.UUID] = []
         for i in range(DOCTORS):
-            body = self.run(
+            doctor = self.run(
                 self.platform,
                 lambda u, i=i: self.rt.people.register_staff(
                     u, self.tenant, StaffType.DOCTOR, f"Doc{i}", "Tor", f"d{i}@c.example"
                 ),
-            )
-            doctor = uuid.UUID(body["id"])
+            ).id
             self.run(self.platform, lambda u, d=doctor: self.rt.people.approve_staff(u, d))
             self.doctors.append(doctor)
         self.flag = False
         self.toggle_flag()
         self.patients: list[uuid.UUID] = []
         for i in range(PATIENTS):
-            body = self.run(
+            invited = self.run(
                 self.doctor(0),
                 lambda u, i=i: self.rt.people.invite_patient(
                     u, f"Pat{i}", "Ient", f"p{i}@c.example", "UTC", []
                 ),
             )
-            self.patients.append(uuid.UUID(body["patientId"]))
+            self.patients.append(invited.patient_id)
         # The model: which pairs are connected and active, and which doctors are active.
         self.connections: dict[tuple[uuid.UUID, uuid.UUID], bool] = {
             (p, self.doctors[0]): True for p in self.patients
@@ -83,9 +82,11 @@ class CareTeamMachine(RuleBasedStateMachine):
     def doctor(self, i: int) -> Actor:
         return Actor(self.doctors[i], Role.DOCTOR, self.tenant)
 
-    def run(self, actor: Actor, handler: Handler) -> dict[str, object]:
+    def run(self, actor: Actor, handler: Handler[R]) -> R:
         self.clock.advance(1)
-        return self.rt.commands.run(CommandContext(actor=actor), handler).result
+        result = self.rt.commands.run(CommandContext(actor=actor), handler).result
+        assert result is not None
+        return result
 
     def expect_assign(
         self, actor_i: int, patient: uuid.UUID, target: uuid.UUID
@@ -108,8 +109,8 @@ class CareTeamMachine(RuleBasedStateMachine):
                 self.run(self.doctor(actor_i), handler)
             return
         was = self.connections.get((patient, resolved))
-        body = self.run(self.doctor(actor_i), handler)
-        assert body["reactivated"] is (was is False)
+        assigned = self.run(self.doctor(actor_i), handler)
+        assert assigned.reactivated is (was is False)
         self.connections[(patient, resolved)] = True
 
     # -- rules ---------------------------------------------------------------------

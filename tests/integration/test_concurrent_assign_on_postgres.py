@@ -23,33 +23,29 @@ def test_concurrent_assign_to_me_calls_produce_one_connection(tmp_path: Path) ->
         def run(actor: Actor, handler) -> CommandOutcome:  # type: ignore[no-untyped-def]
             return rt.commands.run(CommandContext(actor=actor), handler)
 
-        tenant = uuid.UUID(run(platform, lambda u: rt.people.create_tenant(u, "C")).result["id"])
+        tenant = run(platform, lambda u: rt.people.create_tenant(u, "C")).result.id
         run(
             platform,
             lambda u: rt.people.set_flag(u, tenant, Flag.THERAPIST_PATIENT_ASSIGNMENT.value, True),
         )
         doctors = []
         for name in ("Inviter", "Racer"):
-            d = uuid.UUID(
-                run(
-                    platform,
-                    lambda u, n=name: rt.people.register_staff(
-                        u, tenant, StaffType.DOCTOR, n, "Doc", f"{n}@c.example"
-                    ),
-                ).result["id"]
-            )
+            d = run(
+                platform,
+                lambda u, n=name: rt.people.register_staff(
+                    u, tenant, StaffType.DOCTOR, n, "Doc", f"{n}@c.example"
+                ),
+            ).result.id
             run(platform, lambda u, d=d: rt.people.approve_staff(u, d))
             doctors.append(d)
         inviter, racer = (Actor(d, Role.DOCTOR, tenant) for d in doctors)
         patients = [
-            uuid.UUID(
-                run(
-                    inviter,
-                    lambda u, i=i: rt.people.invite_patient(
-                        u, f"P{i}", "X", f"p{i}@c.example", "UTC", []
-                    ),
-                ).result["patientId"]
-            )
+            run(
+                inviter,
+                lambda u, i=i: rt.people.invite_patient(
+                    u, f"P{i}", "X", f"p{i}@c.example", "UTC", []
+                ),
+            ).result.patient_id
             for i in range(RACES)
         ]
 
@@ -76,7 +72,7 @@ def test_concurrent_assign_to_me_calls_produce_one_connection(tmp_path: Path) ->
 
         assert errors == []
         assert len(outcomes) == 2 * RACES
-        assert all(o.result["reactivated"] is False for o in outcomes)
+        assert all(o.result.reactivated is False for o in outcomes)
         assigned = [
             (e.patient_id, e.doctor_id)
             for n in rt.log.read(0, 100_000)

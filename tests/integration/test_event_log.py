@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 
 from bootstrap.runtime import Runtime
 from domain.careteam.connection import Connection, connection_id
+from domain.people.application import FlagSet, TenantCreated
 from domain.people.patient import Patient
 from domain.people.staff import StaffType
 from domain.people.tenant import Tenant
@@ -57,17 +58,19 @@ def create_tenant(rt: Runtime, ctx: CommandContext | None = None) -> uuid.UUID:
     outcome = rt.commands.run(
         ctx or admin_ctx(), lambda uow: rt.people.create_tenant(uow, "Riverside")
     )
-    return uuid.UUID(outcome.result["id"])
+    assert outcome.result is not None
+    return outcome.result.id
 
 
 def approved_doctor(rt: Runtime, tenant: uuid.UUID) -> uuid.UUID:
-    body = rt.commands.run(
+    registered = rt.commands.run(
         admin_ctx(),
         lambda uow: rt.people.register_staff(
             uow, tenant, StaffType.DOCTOR, "Maya", "Lind", "maya@riverside.example"
         ),
     ).result
-    doctor = uuid.UUID(body["id"])
+    assert registered is not None
+    doctor = registered.id
     rt.commands.run(admin_ctx(), lambda uow: rt.people.approve_staff(uow, doctor))
     return doctor
 
@@ -109,14 +112,14 @@ def test_every_stored_event_carries_who_why_for_whom_and_when(rt: Runtime) -> No
         idempotency_key="invite-1",
         request_fingerprint="fp",
     )
-    body = rt.commands.run(
+    invited = rt.commands.run(
         invite_ctx,
         lambda uow: rt.people.invite_patient(
             uow, "Sam", "Carter", "sam@patients.example", "Europe/Oslo", []
         ),
-        201,
     ).result
-    patient = uuid.UUID(body["patientId"])
+    assert invited is not None
+    patient = invited.patient_id
 
     events = all_events(rt)
     assert events, "the commands wrote events"
@@ -152,13 +155,14 @@ def test_metadata_survives_reading_an_aggregates_stream_and_replay_ignores_it(
 ) -> None:
     tenant = create_tenant(rt, admin_ctx(correlation_id="corr-1", causation_id="req-1"))
     doctor = approved_doctor(rt, tenant)
-    body = rt.commands.run(
+    invited = rt.commands.run(
         CommandContext(Actor(doctor, Role.DOCTOR, tenant), correlation_id="corr-2"),
         lambda uow: rt.people.invite_patient(
             uow, "Sam", "Carter", "sam@patients.example", "Europe/Oslo", []
         ),
     ).result
-    patient_id = uuid.UUID(body["patientId"])
+    assert invited is not None
+    patient_id = invited.patient_id
 
     [invited] = rt.log.stream(patient_id)
     assert isinstance(invited, Patient.Invited)
@@ -282,22 +286,22 @@ def test_concurrent_requests_with_one_idempotency_key_write_once_and_replay_the_
     # five of them lose the race at commit time rather than finding the first's record.
     all_built = threading.Barrier(6)
 
-    def create(uow: UnitOfWork) -> dict[str, Any]:
-        body = rt.people.create_tenant(uow, "Riverside")
+    def create(uow: UnitOfWork) -> TenantCreated:
+        created = rt.people.create_tenant(uow, "Riverside")
         all_built.wait(timeout=10)
-        return body
+        return created
 
-    def request(_: int) -> CommandOutcome:
+    def request(_: int) -> CommandOutcome[TenantCreated]:
         ctx = admin_ctx(idempotency_key="create-riverside", request_fingerprint="sha:abc")
-        return rt.commands.run(ctx, create, render=lambda body: Rendered(201, body))
+        return rt.commands.run(ctx, create, render=lambda r: Rendered(201, {"id": str(r.id)}))
 
     results = in_threads(6, request)
 
     outcomes = [r for r in results if isinstance(r, CommandOutcome)]
     assert len(outcomes) == 6, results
     assert sorted(o.replayed for o in outcomes) == [False] + [True] * 5
-    bodies = [o.result if o.replay is None else o.replay.body for o in outcomes]
-    assert len({b["id"] for b in bodies}) == 1
+    [first] = [o.result for o in outcomes if o.result is not None]
+    assert {o.replay.body["id"] for o in outcomes if o.replay} == {str(first.id)}
     assert {o.replay.status_code for o in outcomes if o.replay} == {201}
     topics = [n.topic for n in rt.log.read(0, 1000)]
     assert topics.count(get_topic(Tenant.Created)) == 1
@@ -327,12 +331,12 @@ def test_concurrent_commands_on_one_aggregate_are_retried_on_fresh_state(rt: Run
     attempts: list[int] = []
 
     def turn_on(i: int) -> CommandOutcome:
-        def handler(uow: UnitOfWork) -> dict[str, Any]:
-            body = rt.people.set_flag(uow, tenant, flags[i], True)
+        def handler(uow: UnitOfWork) -> FlagSet:
+            flag_set = rt.people.set_flag(uow, tenant, flags[i], True)
             attempts.append(i)
             if attempts.count(i) == 1:
                 all_loaded.wait(timeout=10)
-            return body
+            return flag_set
 
         return rt.commands.run(admin_ctx(), handler)
 

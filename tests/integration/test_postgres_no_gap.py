@@ -71,7 +71,9 @@ def test_a_tailing_runner_applies_every_position_written_by_concurrent_writers_o
             for n in range(TENANTS_PER_WRITER):
                 ctx = CommandContext(ADMIN, correlation_id=f"writer-{i}-{n}")
                 create = partial(rt.people.create_tenant, name=f"T{i}-{n}")
-                tenant = uuid.UUID(rt.commands.run(ctx, create).result["id"])
+                created = rt.commands.run(ctx, create).result
+                assert created is not None
+                tenant = created.id
                 written[i].add(tenant)
                 for flag in flags[:FLAG_CHANGES_PER_TENANT]:
                     set_flag = partial(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -31,6 +31,7 @@ from projections.tenants.projection import TenantProjection
 from tests.support.app import make_runtime
 from tests.support.ledger import CrashingLedger, Ledger, SimulatedCrashError, applied_counts
 
+R = TypeVar("R")
 ADMIN = Actor(uuid.UUID("00000000-0000-4000-a000-0000000000aa"), Role.PLATFORM_ADMIN, None)
 STAFF_EVENTS = (Staff.Registered, Staff.Approved, Staff.Deactivated)
 CONNECTION_EVENTS = (Connection.Assigned, Connection.Archived, Connection.Reactivated)
@@ -39,19 +40,19 @@ CONNECTION_EVENTS = (Connection.Assigned, Connection.Archived, Connection.Reacti
 # -- given: a small clinic's worth of history ---------------------------------------------
 
 
-def admin(rt: Runtime, call: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    return rt.commands.run(CommandContext(ADMIN), call).result
+def admin(rt: Runtime, call: Callable[[Any], R]) -> R:
+    result = rt.commands.run(CommandContext(ADMIN), call).result
+    assert result is not None
+    return result
 
 
 def staff(rt: Runtime, tenant: uuid.UUID, kind: StaffType, approve: bool = True) -> uuid.UUID:
-    staff_id = uuid.UUID(
-        admin(
-            rt,
-            lambda uow: rt.people.register_staff(
-                uow, tenant, kind, "Maya", "Lind", f"{uuid.uuid4().hex[:6]}@clinic.example"
-            ),
-        )["id"]
-    )
+    staff_id = admin(
+        rt,
+        lambda uow: rt.people.register_staff(
+            uow, tenant, kind, "Maya", "Lind", f"{uuid.uuid4().hex[:6]}@clinic.example"
+        ),
+    ).id
     if approve and kind is StaffType.DOCTOR:
         admin(rt, lambda uow: rt.people.approve_staff(uow, staff_id))
     return staff_id
@@ -59,7 +60,7 @@ def staff(rt: Runtime, tenant: uuid.UUID, kind: StaffType, approve: bool = True)
 
 def seed_clinic(rt: Runtime) -> None:
     """One tenant: a flag, two doctors, an admin, a deactivated doctor, two patients."""
-    tenant = uuid.UUID(admin(rt, lambda uow: rt.people.create_tenant(uow, "Riverside"))["id"])
+    tenant = admin(rt, lambda uow: rt.people.create_tenant(uow, "Riverside")).id
     admin(rt, lambda uow: rt.people.set_flag(uow, tenant, "feedbackNotifications", True))
     first, second = staff(rt, tenant, StaffType.DOCTOR), staff(rt, tenant, StaffType.DOCTOR)
     staff(rt, tenant, StaffType.HOSPITAL_ADMIN)

@@ -4,14 +4,14 @@ then events, without a database."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from domain.careteam.connection import Connection, connection_id
-from domain.people.application import People
+from domain.people.application import FlagSet, PatientInvited, People
 from domain.people.errors import InvalidTimezoneError, StaffNotActiveError, UnknownFlagError
 from domain.people.flags import Flag
 from domain.people.patient import Patient
@@ -279,6 +279,7 @@ def test_every_event_carries_the_time_it_was_given() -> None:
 # -- People application rules, through a unit of work ------------------------------------
 
 PLATFORM_ADMIN = Actor(uuid.UUID(int=0xAA), Role.PLATFORM_ADMIN, None)
+R = TypeVar("R")
 
 
 class Clinic:
@@ -290,28 +291,26 @@ class Clinic:
         self.ids = SequentialIds()
         self.people = People()
 
-    def run(self, actor: Actor, command: Any) -> dict[str, Any]:
+    def run(self, actor: Actor, command: Callable[[UnitOfWork], R]) -> R:
         uow = UnitOfWork(self.log, CommandContext(actor), self.clock, self.ids)
-        body: dict[str, Any] = command(uow)
+        result = command(uow)
         uow.commit()
-        return body
+        return result
 
-    def admin(self, call: Any) -> dict[str, Any]:
+    def admin(self, call: Callable[[UnitOfWork], R]) -> R:
         return self.run(PLATFORM_ADMIN, call)
 
     def tenant(self) -> uuid.UUID:
-        return uuid.UUID(self.admin(lambda uow: self.people.create_tenant(uow, "Riverside"))["id"])
+        return self.admin(lambda uow: self.people.create_tenant(uow, "Riverside")).id
 
     def staff(
         self, tenant: uuid.UUID, staff_type: StaffType = StaffType.DOCTOR, approve: bool = True
     ) -> uuid.UUID:
-        staff_id = uuid.UUID(
-            self.admin(
-                lambda uow: self.people.register_staff(
-                    uow, tenant, staff_type, "Maya", "Lind", "maya@riverside.example"
-                )
-            )["id"]
-        )
+        staff_id = self.admin(
+            lambda uow: self.people.register_staff(
+                uow, tenant, staff_type, "Maya", "Lind", "maya@riverside.example"
+            )
+        ).id
         if approve:
             self.admin(lambda uow: self.people.approve_staff(uow, staff_id))
         return staff_id
@@ -322,7 +321,7 @@ class Clinic:
         tenant: uuid.UUID,
         extra: list[uuid.UUID] | None = None,
         timezone: str = "Europe/Oslo",
-    ) -> dict[str, Any]:
+    ) -> PatientInvited:
         actor = Actor(doctor, Role.DOCTOR, tenant)
         return self.run(
             actor,
@@ -356,10 +355,10 @@ def test_setting_an_unknown_flag_is_rejected(clinic: Clinic) -> None:
 def test_setting_a_flag_to_its_value_writes_nothing(clinic: Clinic) -> None:
     tenant = clinic.tenant()
     head = clinic.log.head()
-    body = clinic.admin(
+    flag_set = clinic.admin(
         lambda uow: clinic.people.set_flag(uow, tenant, "feedbackNotifications", False)
     )
-    assert body == {"tenantId": str(tenant), "flag": "feedbackNotifications", "enabled": False}
+    assert flag_set == FlagSet(tenant, Flag.FEEDBACK_NOTIFICATIONS, enabled=False)
     assert clinic.log.head() == head
 
 
@@ -375,10 +374,10 @@ def test_a_hospital_admin_cannot_approve_staff_of_another_tenant(clinic: Clinic)
 def test_an_approved_doctor_invites_a_patient_connected_to_them(clinic: Clinic) -> None:
     tenant = clinic.tenant()
     doctor = clinic.staff(tenant)
-    body = clinic.invite(doctor, tenant)
+    invited = clinic.invite(doctor, tenant)
 
-    patient_id = uuid.UUID(body["patientId"])
-    assert body["therapistIds"] == [str(doctor)]
+    patient_id = invited.patient_id
+    assert invited.therapist_ids == (doctor,)
     patient: Patient = clinic.log.repository.get(patient_id)
     assert (patient.tenant_id, patient.invited_by, patient.timezone) == (
         tenant,
@@ -419,10 +418,10 @@ def test_each_additional_therapist_is_connected_once_and_the_inviter_is_not_repe
 ) -> None:
     tenant = clinic.tenant()
     inviter, other = clinic.staff(tenant), clinic.staff(tenant)
-    body = clinic.invite(inviter, tenant, extra=[other, inviter, other])
+    invited = clinic.invite(inviter, tenant, extra=[other, inviter, other])
 
-    assert body["therapistIds"] == [str(inviter), str(other)]
-    patient_id = uuid.UUID(body["patientId"])
+    assert invited.therapist_ids == (inviter, other)
+    patient_id = invited.patient_id
     for doctor in (inviter, other):
         assert clinic.log.stream(connection_id(patient_id, doctor))[0].originator_version == 1
     connections = [
@@ -463,7 +462,6 @@ def test_invited_events_take_their_time_from_the_clock(clinic: Clinic) -> None:
     tenant = clinic.tenant()
     doctor = clinic.staff(tenant)
     at = clinic.clock.advance(3600)
-    body = clinic.invite(doctor, tenant)
-    [invited] = clinic.log.stream(uuid.UUID(body["patientId"]))
+    [invited] = clinic.log.stream(clinic.invite(doctor, tenant).patient_id)
     assert isinstance(invited, Patient.Invited)
     assert invited.timestamp == at
