@@ -9,10 +9,10 @@ an RFC 9457 problem (`api.errors`), so this module finishes the document:
   are derived here, so they cannot drift from the code: a bearer token (401), a role
   check (403), a command (409 on a concurrent change, 422 on a reused Idempotency-Key,
   413 as it reads the body), the runtime (503 while the database cannot be reached), a
-  `?minPosition=` wait (503 when the read model is behind), any parameter or body (422),
-  a body (400 when it is not JSON, 413 when it is too large), any request (431). What
-  only the handler knows (looking up an id: 404; a conflict with the state: 409) the
-  route declares with `responses=errors(...)`;
+  `?minPosition=` wait (503 when the read model is behind, 429 past the caller's cap of
+  waits), any parameter or body (422), a body (400 when it is not JSON, 413 when it is
+  too large), any request (431). What only the handler knows (looking up an id: 404; a
+  conflict with the state: 409) the route declares with `responses=errors(...)`;
 - operation ids are the route functions' names in camelCase (`createTenant`), the names
   a generated client gives its methods;
 - the description names every path the app serves that the document leaves out.

@@ -56,11 +56,15 @@ def test_every_error_is_declared_as_a_problem(document: dict[str, Any]) -> None:
     assert not_problems == {}
 
 
-def test_401_and_503_declare_the_header_that_says_what_to_do(document: dict[str, Any]) -> None:
+def test_401_429_and_503_declare_the_header_that_says_what_to_do(document: dict[str, Any]) -> None:
     undeclared = [
         (name, status)
         for name, operation in operations(document)
-        for status, header in (("401", "WWW-Authenticate"), ("503", "Retry-After"))
+        for status, header in (
+            ("401", "WWW-Authenticate"),
+            ("429", "Retry-After"),
+            ("503", "Retry-After"),
+        )
         if status in operation["responses"]
         and name != "GET /health"
         and not operation["responses"][status].get("headers", {}).get(header, {}).get("required")
@@ -96,7 +100,7 @@ def test_every_operation_declares_what_its_inputs_and_guards_imply(
         if "requestBody" in operation:
             expected |= {"400", "413"}
         if "minPosition" in parameters:
-            expected.add("503")
+            expected |= {"429", "503"}
         if "Idempotency-Key" in parameters:  # a command, which reads the body
             expected |= {"409", "413"}
         if "{" in name:
