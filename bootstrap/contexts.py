@@ -135,7 +135,10 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         DeadlineProjection([*ELAPSING.values(), Delivery]),
         DeliveryProjection(),
     ]
-    reactions = [Reaction(pm, services.feedback.handle) for pm in FEEDBACK_PROCESS_MANAGERS]
+    reactions = [
+        Reaction(pm, services.feedback.handle, services.feedback.prefetch)
+        for pm in FEEDBACK_PROCESS_MANAGERS
+    ]
     senders = senders_for(settings)
     handlers: dict[str, DeadlineHandler] = {
         kind: Elapse(aggregate, commands) for kind, aggregate in ELAPSING.items()

@@ -68,6 +68,7 @@ class Elapse:
     def _fire(self, deadlines: Sequence[Deadline]) -> int:
         def elapse(uow: UnitOfWork) -> int:
             fired = 0
+            uow.preload(d.id for d in deadlines)
             for deadline in deadlines:
                 aggregate = uow.find(self.aggregate, deadline.id)
                 if aggregate is None:

@@ -120,6 +120,8 @@ class ReactionFollower:
 
     def _commit(self, chunk: Sequence[Triggered]) -> None:
         def handle(uow: UnitOfWork) -> None:
+            if self.reaction.prefetch is not None:
+                self.reaction.prefetch(uow, [c for t in chunk for c in t.commands])
             for triggered in chunk:
                 for command in triggered.commands:
                     self.reaction.handle(uow, command)

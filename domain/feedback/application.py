@@ -83,6 +83,33 @@ class FeedbackLoop:
     def __init__(self, team: TeamDirectory) -> None:
         self.team = team
 
+    def prefetch(
+        self, uow: UnitOfWork, commands: Sequence[SummarizeWorkout | PostNoteCard]
+    ) -> None:
+        """Load what a run of these commands will read, in two reads rather than a few per
+        command: the windows and workouts they name, then everything those name."""
+        windows = [c.window_id for c in commands if isinstance(c, PostNoteCard)]
+        workouts = [c.workout_id for c in commands if isinstance(c, SummarizeWorkout)]
+        uow.preload([*windows, *workouts, *(summary_card_id(w) for w in workouts)])
+        named: list[uuid.UUID] = []
+        for window_id in windows:
+            window = uow.find(FeedbackWindow, window_id)
+            if window is None:
+                continue
+            workouts.append(window.workout_id)
+            named += [
+                window.workout_id,
+                window.doctor_id,
+                connection_id(window.patient_id, window.doctor_id),
+                note_card_id(window.workout_id, window.doctor_id),
+            ]
+        uow.preload(named)
+        for workout_id in workouts:
+            workout = uow.find(Workout, workout_id)
+            if workout is not None:
+                named += [workout.patient_id, workout.tenant_id or uuid.UUID(int=0)]
+        uow.preload(named)
+
     def handle(self, uow: UnitOfWork, command: SummarizeWorkout | PostNoteCard) -> FeedbackOutcome:
         """Runs a command the feedback loop's process managers decided on."""
         if isinstance(command, SummarizeWorkout):

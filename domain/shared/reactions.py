@@ -21,6 +21,7 @@ from domain.shared.unit_of_work import UnitOfWork
 
 Decision = Callable[[Any], Sequence[Any]]
 CommandHandler = Callable[[UnitOfWork, Any], object]
+Prefetch = Callable[[UnitOfWork, Sequence[Any]], None]
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,12 @@ class ProcessManager:
 
 @dataclass(frozen=True)
 class Reaction:
-    """A process manager bound to what runs its commands (the context's application)."""
+    """A process manager bound to what runs its commands (the context's application),
+    and optionally to what loads, in a few reads, what a run of its commands will use."""
 
     manager: ProcessManager
     handle: CommandHandler
+    prefetch: Prefetch | None = None
 
     @property
     def name(self) -> str:

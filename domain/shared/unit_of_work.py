@@ -8,6 +8,7 @@ exist.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TypeVar
 
@@ -54,6 +55,16 @@ class UnitOfWork:
         if not self.actor.can_see_tenant(aggregate.tenant_id):
             return None
         return aggregate
+
+    def preload(self, aggregate_ids: Iterable[uuid.UUID]) -> None:
+        """Load many aggregates in one read, ahead of `find`/`get` (which then read
+        nothing more for them). Tenant isolation still applies at `find`."""
+        missing = [i for i in aggregate_ids if i not in self._read and i not in self._changed]
+        if not missing:
+            return
+        found = self.log.find_many(missing)
+        for aggregate_id in missing:
+            self._read[aggregate_id] = found.get(aggregate_id)
 
     def get(self, cls: type[A], aggregate_id: uuid.UUID, what: str | None = None) -> A:
         aggregate = self.find(cls, aggregate_id)

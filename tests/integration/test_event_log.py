@@ -382,3 +382,22 @@ def test_a_rejected_write_never_fills_in_below_a_later_one_and_runners_step_over
     ledger.catch_up()
     assert applied_counts(rt.store) == {first: 1, later: 1}
     assert rt.store.position(Ledger.name) == rt.log.head() == later
+
+
+def test_many_aggregates_read_at_once_equal_each_read_alone(rt: Runtime) -> None:
+    tenant = create_tenant(rt)
+    doctor = approved_doctor(rt, tenant)
+    never = uuid.uuid4()
+    found = rt.log.find_many([tenant, doctor, never, doctor])
+    assert set(found) == {tenant, doctor}
+    for aggregate_id, aggregate in found.items():
+        alone = rt.log.find(aggregate_id)
+        assert type(aggregate) is type(alone)
+        assert vars(aggregate) == vars(alone)
+
+
+def test_a_position_is_found_for_an_aggregates_creation(rt: Runtime) -> None:
+    tenant = create_tenant(rt)
+    [(position, created)] = [(n.id, n) for n in rt.log.read(0, 100) if n.originator_id == tenant]
+    assert rt.log.position_of(tenant) == position == created.id
+    assert rt.log.position_of(uuid.uuid4()) is None
