@@ -1,0 +1,298 @@
+"""API benchmark (issue 8): read latency alone and beside 200 concurrent `?minPosition=`
+waits, and the server's memory during eight unauthenticated 200 MB POSTs.
+
+    .venv/bin/python -m bench.api [--database-url postgresql://...] [--requests 2000]
+
+The processes are production's: `careloop serve` (API only) and, while the clinic is
+seeded, `careloop projections run`, on a schema of their own (removed at the end). The
+projection runner is then stopped, so every read model stays behind the log: a wait for
+the head lasts its full timeout (5 s) and answers 503, and the waiters ask again at once,
+holding 200 waits open for the whole measurement. The reference is the same GET measured
+alone in the same run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+from api.auth import mint_token
+from domain.shared.context import Role
+
+SECRET = "careloop-bench-secret-of-at-least-32-bytes"
+CARELOOP = str(Path(sys.executable).with_name("careloop"))
+MiB = 1024 * 1024
+FLOOD = 200 * MiB
+WAITERS = 200
+P99_FACTOR_TARGET = 2.0
+MEMORY_TARGET_MIB = 50.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bearer(role: Role, user: uuid.UUID, tenant: uuid.UUID | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(SECRET, user, role, tenant, 3600)}"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [CARELOOP, *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_healthy(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not become healthy")
+
+
+def seed(base: str) -> tuple[dict[str, str], str, int]:
+    """A tenant, a patient and one workout; returns (patient headers, workout id, head)."""
+    admin = bearer(Role.PLATFORM_ADMIN, uuid.uuid4())
+    with httpx.Client(base_url=base, timeout=30) as c:
+        tenant = c.post("/v1/tenants", headers=admin, json={"name": "Bench"}).json()["id"]
+        staff = {
+            "type": "DOCTOR",
+            "firstName": "Maya",
+            "lastName": "Lind",
+            "email": f"maya.{uuid.uuid4().hex[:6]}@clinic.example",
+        }
+        doctor = c.post(f"/v1/tenants/{tenant}/staff", headers=admin, json=staff).json()["id"]
+        c.post(f"/v1/staff/{doctor}/approve", headers=admin)
+        doctor_h = bearer(Role.DOCTOR, uuid.UUID(doctor), uuid.UUID(tenant))
+        invite = {
+            "firstName": "Sam",
+            "lastName": "Carter",
+            "email": f"sam.{uuid.uuid4().hex[:6]}@patients.example",
+        }
+        patient = c.post("/v1/patients/invite", headers=doctor_h, json=invite).json()["patientId"]
+        patient_h = bearer(Role.PATIENT, uuid.UUID(patient), uuid.UUID(tenant))
+        body = {"exercises": [{"exerciseId": "squat", "name": "Squat", "prescribed": {"sets": 3}}]}
+        started = c.post("/v1/workouts", headers=patient_h, json=body).json()
+        return patient_h, started["workoutId"], started["position"]
+
+
+async def timed_gets(base: str, path: str, headers: dict[str, str], count: int) -> list[float]:
+    timings = []
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            response = await client.get(path, headers=headers)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.text
+    return timings
+
+
+async def beside_waits(
+    base: str, path: str, headers: dict[str, str], count: int, wait_path: str
+) -> tuple[list[float], int, int]:
+    """The same GETs while WAITERS callers each keep one `minPosition` wait open."""
+    stop = asyncio.Event()
+    answered = {"503": 0, "other": 0}
+    limits = httpx.Limits(max_connections=WAITERS + 10)
+
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as waiters:
+
+        async def waiter() -> None:
+            caller = bearer(Role.PLATFORM_ADMIN, uuid.uuid4())
+            while not stop.is_set():
+                response = await waiters.get(wait_path, headers=caller)
+                answered["503" if response.status_code == 503 else "other"] += 1
+
+        tasks = [asyncio.create_task(waiter()) for _ in range(WAITERS)]
+        await asyncio.sleep(1.0)  # every wait is open
+        timings = await timed_gets(base, path, headers, count)
+        stop.set()
+        await asyncio.gather(*tasks)
+    return timings, answered["503"], answered["other"]
+
+
+def flood(port: int) -> None:
+    headers = (
+        "POST /v1/tenants HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {FLOOD}\r\n\r\n"
+    ).encode()
+    chunk = b"x" * 65536
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+
+        def send() -> None:
+            sent = 0
+            try:
+                sock.sendall(headers)
+                while sent < FLOOD:
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:
+                pass
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        sender.join(timeout=120)
+
+
+def memory_under_floods(pid: int, port: int) -> tuple[float, float]:
+    """(idle MiB, peak MiB) of the server while eight 200 MB unauthenticated POSTs run."""
+    idle = rss_kib(pid)
+    peak = idle
+    threads = [threading.Thread(target=flood, args=(port,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, rss_kib(pid))
+        time.sleep(0.005)
+    return idle / 1024, peak / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args(argv)
+    console = Console()
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    logs = Path(tempfile.mkdtemp(prefix="careloop-bench-api-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARELOOP_")}
+    env.update(
+        CARELOOP_DATABASE_URL=args.database_url,
+        CARELOOP_DATABASE_SCHEMA=schema,
+        CARELOOP_JWT_SECRET=SECRET,
+        CARELOOP_MIN_POSITION_WAITS_PER_CALLER="8",
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        subprocess.run([CARELOOP, "db", "init"], env=env, check=True, capture_output=True)
+        with process(["serve", "--port", str(port)], env, logs / "serve.log") as server:
+            wait_healthy(base)
+            with process(["projections", "run"], env, logs / "projections.log"):
+                patient_h, workout, position = seed(base)
+                deadline = time.monotonic() + 30
+                while (
+                    httpx.get(
+                        f"{base}/v1/workouts/{workout}?minPosition={position}",
+                        headers=patient_h,
+                        timeout=30,
+                    ).status_code
+                    != 200
+                ):
+                    assert time.monotonic() < deadline, "read models did not catch up"
+            # The runner is stopped: one more write puts every read model behind the head.
+            admin = bearer(Role.PLATFORM_ADMIN, uuid.uuid4())
+            head = httpx.post(
+                f"{base}/v1/tenants", headers=admin, json={"name": "Later"}, timeout=30
+            ).json()["position"]
+            path = f"/v1/workouts/{workout}"
+            asyncio.run(timed_gets(base, path, patient_h, 100))  # warm-up
+            alone = asyncio.run(timed_gets(base, path, patient_h, args.requests))
+            console.log(
+                f"alone: p50 {percentile(alone, 50):.1f} ms p99 {percentile(alone, 99):.1f} ms"
+            )
+            beside, timed_out, other = asyncio.run(
+                beside_waits(
+                    base, path, patient_h, args.requests, f"/v1/tenants?minPosition={head}"
+                )
+            )
+            console.log(
+                f"beside {WAITERS} waits: p50 {percentile(beside, 50):.1f} ms "
+                f"p99 {percentile(beside, 99):.1f} ms; waits: {timed_out} 503, {other} other"
+            )
+            idle, peak = memory_under_floods(server.pid, port)
+    finally:
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    ratio = percentile(beside, 99) / percentile(alone, 99)
+    table = Table(title="CareLoop API benchmark", title_justify="left")
+    for column in ("measure", "figure", "target", "verdict", "reference"):
+        table.add_column(column)
+    table.add_row(
+        f"GET /v1/workouts/{{id}} alone, p50 / p99 ({args.requests:,} requests)",
+        f"{percentile(alone, 50):.1f} / {percentile(alone, 99):.1f} ms",
+        "—",
+        "—",
+        f"mean {statistics.mean(alone):.1f} ms",
+    )
+    table.add_row(
+        f"the same beside {WAITERS} concurrent minPosition waits, p50 / p99",
+        f"{percentile(beside, 50):.1f} / {percentile(beside, 99):.1f} ms",
+        f"p99 <= {P99_FACTOR_TARGET:g}x alone",
+        ("met" if ratio <= P99_FACTOR_TARGET else "MISSED") + f" ({ratio:.2f}x)",
+        f"{timed_out:,} waits held their full 5 s and answered 503; {other} otherwise",
+    )
+    table.add_row(
+        "server RSS during eight unauthenticated 200 MB POSTs, peak - idle",
+        f"{peak - idle:.1f} MiB",
+        f"<= {MEMORY_TARGET_MIB:g} MiB",
+        "met" if peak - idle <= MEMORY_TARGET_MIB else "MISSED",
+        f"idle {idle:.0f} MiB, peak {peak:.0f} MiB",
+    )
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
