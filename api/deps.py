@@ -142,7 +142,11 @@ def read_model(name: str) -> Callable[..., Awaitable[None]]:
         timeout = runtime.settings.min_position_timeout_seconds
         try:
             reached = await waits.wait(
-                str(actor.user_id), lambda: runtime.store.position(name), min_position, timeout
+                str(actor.user_id),
+                name,
+                lambda: runtime.store.position(name),
+                min_position,
+                timeout,
             )
         except TooManyWaitsError:
             raise ProblemError(
