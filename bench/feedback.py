@@ -7,8 +7,9 @@ Run from the repository root (docs/performance.md, "Feedback loop", explains eve
     .venv/bin/python bench/feedback.py --database-url postgresql://... --redis-url redis://...
 
 The processes are production's: the API is `careloop serve` in a subprocess, the worker
-(process managers, deadline scheduler, Dramatiq workers on Redis, and every projection) is a second
-subprocess (this file with --worker-host), and this process plays the clients. Every run
+(process managers, deadline scheduler, Dramatiq workers on Redis) is a second
+subprocess (this file with --worker-host), the projection runner a third (`careloop
+projections run`), and this process plays the clients. Every run
 works in its own schema (`bench_<random>`) and Dramatiq namespace (`careloop-bench-<random>`)
 and removes both at the end.
 
@@ -276,6 +277,7 @@ class Services:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.server: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
+        self.projections: subprocess.Popen[bytes] | None = None
         self._log_files: list[IO[bytes]] = []
 
     def env(self) -> dict[str, str]:
@@ -323,6 +325,15 @@ class Services:
             time.sleep(0.2)
 
     def start_worker(self) -> int:
+        """The worker host and, beside it, the projection runner: production's two
+        follower processes (`careloop worker`, `careloop projections run`)."""
+        self.projections = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "projections", "run"],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=self._log("projections"),
+        )
         self.worker = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--worker-host", self.cfg.namespace],
             cwd=ROOT,
@@ -349,7 +360,8 @@ class Services:
 
     def stop_worker(self) -> None:
         self._stop(self.worker)
-        self.worker = None
+        self._stop(self.projections)
+        self.worker = self.projections = None
 
     def close(self) -> None:
         self.stop_worker()
@@ -364,12 +376,14 @@ class Services:
             pids["API server"] = self.server.pid
         if self.worker is not None:
             pids["worker"] = self.worker.pid
+        if self.projections is not None:
+            pids["projections"] = self.projections.pid
         return pids
 
 
 def run_worker_host(namespace: str) -> int:
     """The worker subprocess: what `careloop worker` runs, on a Dramatiq namespace of its
-    own, plus every projection (`careloop projections run`) in the same process."""
+    own (the projections run beside it, in `careloop projections run`)."""
     from dramatiq.brokers.redis import RedisBroker
 
     from workers.host import WorkerHost
@@ -382,7 +396,6 @@ def run_worker_host(namespace: str) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     host.start()
-    runtime.start_projections()
     print("ready", flush=True)
     try:
         while not stop.wait(1.0) and os.getppid() == parent:
@@ -964,9 +977,9 @@ def open_windows_due(
     return opened, len(opened) / (time.perf_counter() - started)
 
 
-def closed_windows(runtime: Runtime, after: int) -> list[Any]:
-    """Every FeedbackWindow.Closed event after position `after`."""
-    topics = [get_topic(FeedbackWindow.Closed)]
+def closed_windows(runtime: Runtime, after: int, event: type[Any] | None = None) -> list[Any]:
+    """Every FeedbackWindow.Closed (or `event`) event after position `after`."""
+    topics = [get_topic(event or FeedbackWindow.Closed)]
     events, position, head = [], after, runtime.log.head()
     while position < head:
         page = runtime.log.read(position, 500, stop=head, topics=topics)
@@ -1053,6 +1066,27 @@ def bench_windows(
         result.outcomes[event.outcome] += 1
         closed_at.append(at)
     result.peak_open = peak_open(opened, closed_at)
+    # Where the lateness comes from: the deadline firing (Elapsed), then the card.
+    elapsed_at = {
+        e.originator_id: wall(metadata_of(e)["recordedAt"])
+        for e in closed_windows(runtime, after, FeedbackWindow.Elapsed)
+    }
+    firing = [
+        (elapsed_at[e.originator_id] - e.deadline.timestamp()) * 1000
+        for e in closed
+        if e.originator_id in elapsed_at
+    ]
+    carding = [
+        (wall(metadata_of(e)["recordedAt"]) - elapsed_at[e.originator_id]) * 1000
+        for e in closed
+        if e.originator_id in elapsed_at
+    ]
+    if firing:
+        console.log(
+            f"deadline -> Elapsed p50 {percentile(firing, 50):,.0f} ms p99 "
+            f"{percentile(firing, 99):,.0f} ms; Elapsed -> card p50 "
+            f"{percentile(carding, 50):,.0f} ms p99 {percentile(carding, 99):,.0f} ms"
+        )
     if closed:
         span = max(closed_at) - min(e.deadline.timestamp() for e in closed)
         result.fire_rate = len(closed) / span if span > 0 else 0.0

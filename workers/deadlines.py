@@ -30,10 +30,18 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 50
 MAX_SLEEP_SECONDS = 1.0
-CATCH_UP_POLL_SECONDS = 0.01
+CATCH_UP_POLL_SECONDS = 0.02
+# Between two looks at what is due, however often the log wakes the scheduler.
+MIN_TICK_SECONDS = 0.02
 
 
 class DeadlineHandler(Protocol):
+    # Where its wake-ups queue, and how many deadlines one wake-up carries: a kind whose
+    # firing is one small write goes in chunks; one that waits on the far side (a
+    # delivery) goes one by one, so a slow send holds up nothing else.
+    queue: str
+    chunk_size: int
+
     def fire(self, deadlines: Sequence[Deadline]) -> int:
         """Fire due deadlines of one kind; returns how many did anything."""
         ...
@@ -50,6 +58,9 @@ def deadline_context(deadline: Deadline) -> CommandContext:
 class Elapse:
     """Fires deadlines of aggregates that record their own elapsing (`Elapsing`): one
     unit of work for a chunk, one by one when the chunk collides with other writers."""
+
+    queue = "deadlines"
+    chunk_size = CHUNK_SIZE
 
     def __init__(self, aggregate: type[Any], commands: CommandBus) -> None:
         self.aggregate = aggregate
@@ -95,7 +106,9 @@ class Scheduler:
         dispatch: Callable[[str, Sequence[Deadline]], None],
         resend_after: float,
         behind: Callable[[], bool] = lambda: False,
+        chunk_size: Callable[[str], int] = lambda kind: CHUNK_SIZE,
     ) -> None:
+        self.chunk_size = chunk_size
         self.view = view
         self.behind = behind
         self.clock = clock
@@ -114,8 +127,9 @@ class Scheduler:
                 fresh.setdefault(deadline.kind, []).append(deadline)
                 self._sent[(deadline.key, deadline.due_at)] = now
         for kind, deadlines in fresh.items():
-            for start in range(0, len(deadlines), CHUNK_SIZE):
-                self.dispatch(kind, deadlines[start : start + CHUNK_SIZE])
+            size = self.chunk_size(kind)
+            for start in range(0, len(deadlines), size):
+                self.dispatch(kind, deadlines[start : start + size])
         self._forget(now)
         if self.behind():  # the read model has not seen the latest events: look again soon
             return CATCH_UP_POLL_SECONDS
@@ -140,7 +154,8 @@ class Scheduler:
                     while elected and not stop.is_set():
                         wake.clear()
                         pause = self.tick()
-                        wake.wait(max(0.001, pause))
+                        stop.wait(MIN_TICK_SECONDS)  # a busy log wakes us constantly
+                        wake.wait(max(0.0, pause - MIN_TICK_SECONDS))
             except Exception:
                 log.exception("deadline scheduler failed; trying again")
             if not stop.is_set():

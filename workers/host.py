@@ -59,7 +59,7 @@ class WorkerHost:
         self.worker: dramatiq.Worker | None = None
 
     def dispatch(self, kind: str, deadlines: Sequence[Deadline]) -> None:
-        self.actors.fire_deadlines.send(kind, [to_wire(d) for d in deadlines])
+        self.actors.for_kind(self.runtime, kind).send(kind, [to_wire(d) for d in deadlines])
 
     def start(self) -> None:
         self.runtime.start_listener()

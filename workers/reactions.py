@@ -36,6 +36,8 @@ PAGE_SIZE = 500
 # Events whose commands run in one unit of work (one commit), when they can.
 CHUNK_SIZE = 50
 NEED_WAIT_SECONDS = 5.0
+# How often progress over events that asked for nothing is recorded (for lag figures).
+IDLE_TRACKING_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,17 @@ class ReactionFollower:
         self.position_of = position_of
         self.wake = wake or threading.Event()
         self.topics = reaction.manager.topics()
+        self._tracked_at = 0.0
+        self._passed = 0  # passed in this process, perhaps not recorded yet
 
     @property
     def name(self) -> str:
         return self.reaction.name
 
     def position(self) -> int:
-        return self.log.tracked(self.name)
+        """How far this follower has reacted: its recorded position, or further, when
+        it has since passed events that asked for nothing (recorded now and then)."""
+        return max(self.log.tracked(self.name), self._passed)
 
     # -- one pass -----------------------------------------------------------------------
 
@@ -89,10 +95,30 @@ class ReactionFollower:
                     return position - start
                 self._run(chunk)
                 position = chunk[-1].position
-            if end > position:
-                self.log.track(Tracking(self.name, end))  # the rest asked for nothing
+                self._passed = position
+            if end > position and self._time_to_track():
+                # The rest asked for nothing: record the progress now and then (re-deciding
+                # those events after a restart decides nothing again), not on every wake.
+                self.log.track(Tracking(self.name, end))
             position = end
+            self._passed = position
         return position - start
+
+    def record_progress(self) -> None:
+        """Record the position passed but not yet recorded (events that asked for
+        nothing), so that lag figures read zero once the log is quiet."""
+        try:
+            if self._passed > self.log.tracked(self.name):
+                self.log.track(Tracking(self.name, self._passed))
+        except TrackingConflictError:
+            self._passed = 0
+
+    def _time_to_track(self) -> bool:
+        now = time.monotonic()
+        if now - self._tracked_at < IDLE_TRACKING_SECONDS:
+            return False
+        self._tracked_at = now
+        return True
 
     def _needs_reached(self, position: int) -> bool:
         deadline = time.monotonic() + NEED_WAIT_SECONDS
@@ -139,13 +165,14 @@ class ReactionFollower:
             try:
                 moved = self.run_once()
             except TrackingConflictError:
-                moved = 0  # another follower got there first: read our position again
+                self._passed = 0  # another follower got there first: read its position
+                moved = 0
             except Exception:
                 log.exception("%s: reaction failed; retrying", self.name)
                 stop.wait(poll_seconds)
                 continue
-            if moved == 0:
-                self.wake.wait(poll_seconds)
+            if moved == 0 and not self.wake.wait(poll_seconds):
+                self.record_progress()  # quiet: say how far we are
 
 
 def caused_by(triggered: Triggered) -> CommandContext:

@@ -24,8 +24,8 @@ from tests.support.app import make_runtime
 from tests.support.fake_expo import FakeExpo, fake_expo
 from tests.support.push import due_deliveries, queue_notification, register_token, stored
 from tests.support.services import redis_url
-from workers.actors import QUEUE
 from workers.host import WorkerHost
+from workers.outbox.deliver import DeliverDue
 
 TENANT = uuid.UUID("00000000-0000-4000-a000-00000000c001")
 PATIENT = uuid.UUID("00000000-0000-4000-a000-00000000e001")
@@ -100,7 +100,8 @@ def test_a_worker_host_on_redis_delivers_a_queued_push_to_expo_exactly_once(
     time.sleep(3 * SWEEP)  # a resend, had the deadline stayed due, would have run by now
     [message] = expo.sent_messages()
     assert message["to"] == PHONE
-    assert production.host.actors.fire_deadlines.options["max_retries"] == 0
+    actor = production.host.actors.for_kind(runtime, "delivery")
+    assert actor.options["max_retries"] == 0
 
 
 def test_duplicate_wake_ups_for_one_push_send_it_once(
@@ -131,7 +132,7 @@ def test_a_push_due_when_redis_is_flushed_is_sent_again_after_the_sweep_interval
     ticked_at = time.monotonic()
     production.host.scheduler.tick()
     client = redis.Redis.from_url(production.url)
-    queue_key = f"{production.broker.namespace}:{QUEUE}"
+    queue_key = f"{production.broker.namespace}:{DeliverDue.queue}"
     assert client.llen(queue_key) == 1
     # ... and Redis loses it.
     client.flushall()

@@ -50,7 +50,7 @@ from tests.support.push import (
     stored,
     tokens_of,
 )
-from workers.actors import QUEUE, declare_actors, from_wire, to_wire
+from workers.actors import declare_actors, from_wire, to_wire
 from workers.outbox.deliver import DeliverDue
 from workers.outbox.expo import ExpoSender, split_base_url
 from workers.outbox.senders import PushSender, RecordingSender
@@ -546,8 +546,8 @@ def test_the_fire_deadlines_actor_delivers_on_a_worker_and_a_duplicate_message_i
     worker.start()
     try:
         for _ in range(2):
-            actors.fire_deadlines.send(DELIVERY, [to_wire(d) for d in deadlines])
-        broker.join(QUEUE, fail_fast=True)
+            actors.for_kind(sending, DELIVERY).send(DELIVERY, [to_wire(d) for d in deadlines])
+        broker.join(DeliverDue.queue, fail_fast=True)
         worker.join()
     finally:
         worker.stop()
@@ -555,7 +555,7 @@ def test_the_fire_deadlines_actor_delivers_on_a_worker_and_a_duplicate_message_i
 
     assert status_of(sending, push) is DeliveryStatus.SENT
     assert len(expo.sent_messages()) == 1
-    assert actors.fire_deadlines.options["max_retries"] == 0
+    assert actors.for_kind(sending, DELIVERY).options["max_retries"] == 0
 
 
 def _closed_port() -> int:

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class DeliverDue:
+    queue = "outbox"
+    chunk_size = 1
+
     def __init__(
         self, outbox: Outbox, senders: Mapping[str, ChannelSender], commands: CommandBus
     ) -> None:
