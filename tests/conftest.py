@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,3 +34,14 @@ def api(backend: str, tmp_path: Path) -> Iterator[Api]:
 def sqlite_api(tmp_path: Path) -> Iterator[Api]:
     with make_api("sqlite", tmp_path) as a:
         yield a
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault tests' figures (tests/faults/harness.report), when they were collected."""
+    path = os.environ.get("CARELOOP_FAULT_FIGURES")
+    if not path or not os.path.exists(path):
+        return
+    terminalreporter.section("fault-test figures")
+    with open(path) as figures:
+        for line in figures:
+            terminalreporter.write_line(line.rstrip())
