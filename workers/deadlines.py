@@ -107,8 +107,10 @@ class Scheduler:
         resend_after: float,
         behind: Callable[[], bool] = lambda: False,
         chunk_size: Callable[[str], int] = lambda kind: CHUNK_SIZE,
+        backlog: Callable[[str], int] = lambda kind: 0,
     ) -> None:
         self.chunk_size = chunk_size
+        self.backlog = backlog
         self.view = view
         self.behind = behind
         self.clock = clock
@@ -121,11 +123,21 @@ class Scheduler:
         now = self.clock.now()
         due = self.view.due(now)
         fresh: dict[str, list[Deadline]] = {}
+        waiting: dict[str, int] = {}
         for deadline in due:
             sent = self._sent.get((deadline.key, deadline.due_at))
-            if sent is None or now - sent >= self.resend_after:
-                fresh.setdefault(deadline.kind, []).append(deadline)
-                self._sent[(deadline.key, deadline.due_at)] = now
+            if sent is not None and now - sent < self.resend_after:
+                continue
+            if sent is not None:
+                # Sent before and still due. Resend only if no wake-up of its kind is
+                # waiting in the queue: while there are, it is late, not lost, and a
+                # resend would only add to the queue it waits in.
+                if deadline.kind not in waiting:
+                    waiting[deadline.kind] = self.backlog(deadline.kind)
+                if waiting[deadline.kind] > 0:
+                    continue
+            fresh.setdefault(deadline.kind, []).append(deadline)
+            self._sent[(deadline.key, deadline.due_at)] = now
         for kind, deadlines in fresh.items():
             size = self.chunk_size(kind)
             for start in range(0, len(deadlines), size):

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 
 from domain.shared.deadlines import Deadline
 from workers.actors import Actors, declare_actors, to_wire
@@ -54,9 +56,23 @@ class WorkerHost:
             behind=lambda: (
                 runtime.store.position(runtime.views.deadlines.name) < runtime.log.head()
             ),
+            chunk_size=lambda kind: runtime.deadline_handlers[kind].chunk_size,
+            backlog=self.backlog,
         )
         self._threads: list[threading.Thread] = []
         self.worker: dramatiq.Worker | None = None
+
+    def backlog(self, kind: str) -> int:
+        """Wake-ups waiting in the broker's queue for deadlines of `kind`."""
+        queue = self.runtime.deadline_handlers[kind].queue
+        try:
+            if isinstance(self.broker, RedisBroker):
+                return int(self.broker.client.llen(f"{self.broker.namespace}:{queue}"))
+            if isinstance(self.broker, StubBroker):
+                return self.broker.queues[queue].qsize() if queue in self.broker.queues else 0
+        except Exception:  # a broker that cannot say: resend, as if nothing waited
+            return 0
+        return 0
 
     def dispatch(self, kind: str, deadlines: Sequence[Deadline]) -> None:
         self.actors.for_kind(self.runtime, kind).send(kind, [to_wire(d) for d in deadlines])
