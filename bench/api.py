@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=max(Console().width, 150))  # a wide table, even in a pipe
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     logs = Path(tempfile.mkdtemp(prefix="careloop-bench-api-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARELOOP_")}

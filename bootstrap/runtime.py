@@ -180,9 +180,14 @@ class Runtime:
         host runs; their positions live in the event store, beside the events)."""
         return [*self.projection_status(), *self.reaction_status()]
 
-    def position_of(self, name: str) -> int:
-        """A read model's position, for process managers that need it."""
-        return self.store.position(name)
+    def reached(self, name: str, position: int) -> bool:
+        """Read model `name` is consistent with the log up to `position`: it has processed
+        it, or no event it folds lies between where it is and there (a read model that
+        the last events did not concern need not run first to be current)."""
+        at = self.store.position(name)
+        if at >= position:
+            return True
+        return not self.log.read(at, 1, stop=position, topics=self.runners[name].topics)
 
     # -- health -----------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ class WorkerHost:
                 reaction,
                 runtime.log,
                 runtime.commands,
-                runtime.position_of,
+                runtime.reached,
                 runtime.hub.subscribe(),
             )
             for reaction in runtime.reactions

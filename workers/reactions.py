@@ -53,13 +53,13 @@ class ReactionFollower:
         reaction: Reaction,
         event_log: EventLog,
         commands: CommandBus,
-        position_of: Callable[[str], int],
+        reached: Callable[[str, int], bool],
         wake: threading.Event | None = None,
     ) -> None:
         self.reaction = reaction
         self.log = event_log
         self.commands = commands
-        self.position_of = position_of
+        self.reached = reached
         self.wake = wake or threading.Event()
         self.topics = reaction.manager.topics()
         self._tracked_at = 0.0
@@ -123,7 +123,7 @@ class ReactionFollower:
     def _needs_reached(self, position: int) -> bool:
         deadline = time.monotonic() + NEED_WAIT_SECONDS
         for need in self.reaction.manager.needs:
-            while self.position_of(need) < position:
+            while not self.reached(need, position):
                 if time.monotonic() >= deadline:
                     log.warning("%s: %s has not reached %d yet", self.name, need, position)
                     return False

@@ -32,7 +32,7 @@ def clinic(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Clinic]:
 def summary_follower(clinic: Clinic, reaction: Reaction | None = None) -> ReactionFollower:
     rt = clinic.rt
     reaction = reaction or next(r for r in rt.reactions if r.name == SUMMARY_POLICY.name)
-    return ReactionFollower(reaction, rt.log, rt.commands, rt.position_of)
+    return ReactionFollower(reaction, rt.log, rt.commands, rt.reached)
 
 
 def hard_workouts(clinic: Clinic, count: int) -> list[uuid.UUID]:
@@ -143,3 +143,14 @@ def test_a_process_manager_does_not_decide_before_its_read_model_has_the_event(
     clinic.rt.catch_up()
     assert follower.run_once() > 0
     assert len(of_type(clinic, Message.Posted)) == 1
+
+
+def test_a_read_model_that_the_new_events_do_not_concern_counts_as_current(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reactions, "NEED_WAIT_SECONDS", 0.05)
+    clinic.rt.catch_up()  # the care team is known; now only workouts happen
+    hard_workouts(clinic, 2)
+    assert clinic.rt.store.position("care_team") < clinic.rt.log.head()
+    assert summary_follower(clinic).run_once() > 0
+    assert len(of_type(clinic, Message.Posted)) == 2

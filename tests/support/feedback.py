@@ -156,9 +156,7 @@ class Clinic:
         """Every process manager reacts to everything new (the read models first)."""
         self.rt.catch_up()
         for reaction in self.rt.reactions:
-            ReactionFollower(
-                reaction, self.rt.log, self.rt.commands, self.rt.position_of
-            ).run_once()
+            ReactionFollower(reaction, self.rt.log, self.rt.commands, self.rt.reached).run_once()
 
     def fire(self, window: uuid.UUID, deadline: Any) -> dict[str, Any]:
         """A wake-up scheduled for `deadline`: the deadline fires (the window elapses, if
