@@ -246,3 +246,15 @@ def _deadline(event: Any, due_at: datetime) -> Deadline:
         tenant_id=getattr(event, "tenant_id", None),
         payload={},
     )
+
+
+# Every event of a delivery's life, for the read models that fold them all.
+DELIVERY_EVENTS = (
+    Delivery.Queued,
+    Delivery.AttemptStarted,
+    Delivery.Sent,
+    Delivery.AttemptFailed,
+    Delivery.Died,
+    Delivery.Skipped,
+    Delivery.Redelivered,
+)

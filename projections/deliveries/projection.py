@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from domain.outbox.delivery import Delivery
+from domain.outbox.delivery import DELIVERY_EVENTS, Delivery
 from projections.deliveries.evolve import evolve
 from projections.platform.projection import Batch, Projection
 
@@ -16,15 +16,7 @@ class DeliveryProjection(Projection):
     name = "deliveries"
     tables = (DELIVERIES,)
     sorted_by: ClassVar[Mapping[str, str]] = {DELIVERIES: "listingKey"}
-    handles = (
-        Delivery.Queued,
-        Delivery.AttemptStarted,
-        Delivery.Sent,
-        Delivery.AttemptFailed,
-        Delivery.Died,
-        Delivery.Skipped,
-        Delivery.Redelivered,
-    )
+    handles = DELIVERY_EVENTS
 
     def prepare(self, batch: Batch, events: list[Any]) -> None:
         batch.assume_absent(

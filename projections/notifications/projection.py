@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.outbox.delivery import Delivery
+from domain.outbox.delivery import DELIVERY_EVENTS, Delivery
 from projections.notifications.evolve import evolve
 from projections.platform.projection import Batch, Projection
 
@@ -17,15 +17,7 @@ class NotificationProjection(Projection):
 
     name = "notifications"
     tables = (NOTIFICATIONS,)
-    handles = (
-        Delivery.Queued,
-        Delivery.AttemptStarted,
-        Delivery.Sent,
-        Delivery.AttemptFailed,
-        Delivery.Died,
-        Delivery.Skipped,
-        Delivery.Redelivered,
-    )
+    handles = DELIVERY_EVENTS
 
     def prepare(self, batch: Batch, events: list[Any]) -> None:
         later = [str(e.originator_id) for e in events if not isinstance(e, Delivery.Queued)]
