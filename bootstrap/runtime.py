@@ -105,6 +105,7 @@ class Runtime:
         self.feedback = wiring.services.feedback
         self.notifications = wiring.services.notifications
         self.outbox = wiring.services.outbox
+        self.surveys = wiring.services.surveys
         self.care_team_queries = wiring.care_team_queries
         self.reactions = wiring.reactions
         self.deadline_handlers = wiring.deadline_handlers

@@ -19,6 +19,11 @@ class Patient(CareLoopAggregate):
         timezone: str
         invited_by: uuid.UUID
 
+    class LanguageSet(CareLoopAggregate.Event):
+        """The language the patient reads forms in (`en`, `ar`, ...)."""
+
+        language: str
+
     @event(Invited)
     def __init__(
         self,
@@ -38,7 +43,16 @@ class Patient(CareLoopAggregate):
         self.timezone = timezone
         self.invited_by = invited_by
         self.active = True
+        self.language: str | None = None
 
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    def set_language(self, language: str, at: datetime) -> None:
+        if language != self.language:
+            self._language_set(language=language, timestamp=at)
+
+    @event(LanguageSet)
+    def _language_set(self, language: str, timestamp: datetime) -> None:
+        self.language = language

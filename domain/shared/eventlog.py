@@ -21,6 +21,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
+    JSONTranscoder,
     Notification,
     ProcessRecorder,
     StoredEvent,
@@ -30,6 +31,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from domain.shared.aggregate import CareLoopAggregate
 from domain.shared.context import CommandContext
+from domain.shared.payloads import register_payloads
 
 A = TypeVar("A", bound=CareLoopAggregate)
 
@@ -75,6 +77,10 @@ class EventLog(Application[uuid.UUID]):
         recorder = self.recorder
         assert isinstance(recorder, ProcessRecorder)
         return recorder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_payloads(transcoder)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Unlike the library default, never read os.environ: CareLoop's settings class is

@@ -19,6 +19,14 @@ class DirectoryView:
         """Any tenant's row: the caller checks it is visible."""
         return self.store.get(STAFF, staff_id)
 
+    def admins(self, tenant_id: str) -> list[Doc]:
+        """The tenant's active hospital and PX admins."""
+        return [
+            row
+            for row in self.store.list(STAFF, tenant_id)
+            if row["active"] and row["type"] in ("HOSPITAL_ADMIN", "PX_ADMIN")
+        ]
+
     def patients(self, tenant_id: str) -> list[Doc]:
         return self.store.list(PATIENTS, tenant_id)
 

@@ -10,9 +10,9 @@ attempt is sent at most once, and a delivery is never lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from domain.outbox.application import Outbox, SendResult
+from domain.outbox.application import Claim, Outbox, SendResult
 from domain.shared.commands import CommandBus
 from domain.shared.deadlines import Deadline
 from workers.deadlines import deadline_context
@@ -26,11 +26,18 @@ class DeliverDue:
     chunk_size = 1
 
     def __init__(
-        self, outbox: Outbox, senders: Mapping[str, ChannelSender], commands: CommandBus
+        self,
+        outbox: Outbox,
+        senders: Mapping[str, ChannelSender],
+        commands: CommandBus,
+        render: Callable[[Claim], Claim] | None = None,
     ) -> None:
         self.outbox = outbox
         self.senders = senders
         self.commands = commands
+        # What the sender sees: the claim with anything only the worker may know written
+        # in (a one-time link, workers/outbox/links.py).
+        self.render = render or (lambda claim: claim)
 
     def fire(self, deadlines: Sequence[Deadline]) -> int:
         return sum(self.deliver(deadline) for deadline in deadlines)
@@ -48,7 +55,7 @@ class DeliverDue:
             result = SendResult(ok=False, error=f"no sender for {claim.channel}", permanent=True)
         else:
             try:
-                result = sender.send(claim)
+                result = sender.send(self.render(claim))
             except Exception as e:  # a sender bug must not leave the attempt to its lease
                 log.exception("%s sender failed", claim.channel)
                 result = SendResult(ok=False, error=f"{type(e).__name__}: {e}"[:200])
