@@ -13,6 +13,7 @@ from domain.people.patient import Patient
 from domain.people.staff import Staff, StaffType
 from domain.people.tenant import Tenant
 from domain.shared.errors import InvalidInputError
+from domain.shared.languages import LANGUAGE
 from domain.shared.unit_of_work import UnitOfWork
 
 
@@ -49,6 +50,12 @@ class PatientInvited:
 
     patient_id: uuid.UUID
     therapist_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
+class LanguageSet:
+    patient_id: uuid.UUID
+    language: str
 
 
 def parse_flag(name: str) -> Flag:
@@ -186,3 +193,15 @@ class People:
                 Connection.assign(inviter.tenant_id, patient.id, therapist_id, inviter.id, uow.now)
             )
         return PatientInvited(patient.id, tuple(therapist_ids))
+
+    def set_language(self, uow: UnitOfWork, patient_id: uuid.UUID, language: str) -> LanguageSet:
+        """The language the patient reads forms in (a code such as `en` or `ar`); forms
+        fall back to their default where they have no text in it."""
+        if not LANGUAGE.match(language):
+            raise InvalidInputError(
+                f"'{language}' is not a language code.",
+                errors=[{"field": "language", "message": "a language code such as en or ar"}],
+            )
+        patient = uow.get(Patient, patient_id, "patient")
+        patient.set_language(language, uow.now)
+        return LanguageSet(patient.id, language)

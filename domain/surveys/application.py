@@ -251,6 +251,16 @@ class Surveys:
         )
         return SurveySent(survey.id, token, expires_at)
 
+    def survey_token(self, uow: UnitOfWork, survey_id: uuid.UUID) -> str:
+        """The survey link's token, made again from its nonce (for a replayed send)."""
+        survey = uow.get(SurveyInstance, survey_id, "survey")
+        return uow.get(OneTimeLink, survey.link_id, "link").token(self.keys)
+
+    def check_token(self, uow: UnitOfWork, feedback_id: uuid.UUID) -> str:
+        """The satisfaction check link's token, made again (for a replayed send)."""
+        check = uow.get(Feedback, feedback_id, "feedback")
+        return uow.get(OneTimeLink, check.link_id, "link").token(self.keys)
+
     # -- the patient's side -------------------------------------------------------------
 
     def link_holder(self, uow: UnitOfWork, token: str, purpose: LinkPurpose) -> Actor:

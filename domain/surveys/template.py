@@ -15,6 +15,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from domain.shared.aggregate import CareLoopAggregate
+from domain.shared.languages import LANGUAGE
 from domain.shared.payloads import payload
 from domain.surveys.errors import InvalidTemplateError
 
@@ -25,8 +26,6 @@ MAX_QUESTIONS = 50
 NAME_MAX = 200
 TEXT_MAX = 1000
 QUESTION_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-# BCP 47, as far as a form needs it: `en`, `ar`, `pt-BR`.
-LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
 @payload("survey_question")
