@@ -16,6 +16,7 @@ from domain.feedback.application import FeedbackLoop
 from domain.feedback.policies import PROCESS_MANAGERS as FEEDBACK_PROCESS_MANAGERS
 from domain.messaging.application import Conversations
 from domain.notifications.application import PUSH, Notifications, PushRules
+from domain.notifications.email import EMAIL, EmailRules
 from domain.outbox.application import Outbox
 from domain.outbox.delivery import DELIVERY, Delivery
 from domain.people.application import People
@@ -45,6 +46,7 @@ from projections.workouts.projection import WorkoutSessionProjection
 from projections.workouts.view import WorkoutView
 from workers.deadlines import DeadlineHandler, Elapse
 from workers.outbox.deliver import DeliverDue
+from workers.outbox.email import SmtpSender
 from workers.outbox.expo import ExpoSender
 from workers.outbox.senders import ChannelSender, PushSender, RecordingSender
 
@@ -97,11 +99,17 @@ class CareTeamDirectory:
 
 
 def senders_for(settings: Settings) -> dict[str, ChannelSender]:
-    """Expo when a push service is configured; otherwise pushes are recorded, not sent."""
+    """Expo when a push service is configured, SMTP when a mail server is; otherwise that
+    channel's attempts are recorded, not sent (each channel by a recorder of its own)."""
+    email: ChannelSender = (
+        SmtpSender(settings.smtp_url, settings.email_from)
+        if settings.smtp_url
+        else RecordingSender()
+    )
     if settings.expo_base_url:
         expo = ExpoSender(settings.expo_base_url, settings.expo_access_token)
-        return {PUSH: PushSender(expo)}
-    return {PUSH: RecordingSender()}
+        return {PUSH: PushSender(expo), EMAIL: email}
+    return {PUSH: RecordingSender(), EMAIL: email}
 
 
 def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandBus) -> Wiring:
@@ -115,7 +123,7 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         notifications=NotificationView(store),
         workouts=WorkoutView(store),
     )
-    outbox = Outbox({PUSH: PushRules()}, settings.delivery_lease_seconds)
+    outbox = Outbox({PUSH: PushRules(), EMAIL: EmailRules()}, settings.delivery_lease_seconds)
     services = Services(
         people=People(),
         care_teams=CareTeams(),

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         description="Expo push API base URL; unset means pushes are recorded, not sent",
     )
     expo_access_token: str | None = Field(default=None, description="Expo access token")
+    smtp_url: str | None = Field(
+        default=None,
+        description="SMTP server URL for email; unset means emails are recorded, not sent",
+    )
+    email_from: str = Field(
+        default="CareLoop <no-reply@careloop.invalid>", description="From address of emails"
+    )
     survey_token_expiry_days: int = Field(default=30, ge=1)
     webhook_allow_private: bool = False
     max_body_bytes: int = Field(
