@@ -23,6 +23,10 @@ from domain.people.application import People
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog
 from domain.shared.reactions import Reaction
+from domain.surveys.application import Surveys
+from domain.surveys.feedback import SATISFACTION_CHECK, Feedback
+from domain.surveys.link import LinkKeys
+from domain.surveys.policies import PROCESS_MANAGERS as SURVEY_PROCESS_MANAGERS
 from domain.workouts.application import Workouts
 from domain.workouts.window import FEEDBACK_WINDOW, FeedbackWindow
 from projections.careteam.projection import CareTeamProjection
@@ -48,10 +52,14 @@ from workers.deadlines import DeadlineHandler, Elapse
 from workers.outbox.deliver import DeliverDue
 from workers.outbox.email import SmtpSender
 from workers.outbox.expo import ExpoSender
+from workers.outbox.links import LinkWriter
 from workers.outbox.senders import ChannelSender, PushSender, RecordingSender
 
 # Aggregates that keep a durable deadline, by deadline kind, and fire it with `elapse`.
-ELAPSING: Mapping[str, type[Any]] = {FEEDBACK_WINDOW: FeedbackWindow}
+ELAPSING: Mapping[str, type[Any]] = {
+    FEEDBACK_WINDOW: FeedbackWindow,
+    SATISFACTION_CHECK: Feedback,
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class Services:
     feedback: FeedbackLoop
     notifications: Notifications
     outbox: Outbox
+    surveys: Surveys
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,17 @@ class CareTeamDirectory:
 
     def therapists_of(self, patient_id: uuid.UUID) -> list[uuid.UUID]:
         return [uuid.UUID(t) for t in self.view.therapist_ids(str(patient_id))]
+
+
+class AdminsDirectory:
+    """The survey loop's view of a tenant's admins: hospital and PX admins the directory
+    read model lists."""
+
+    def __init__(self, view: DirectoryView) -> None:
+        self.view = view
+
+    def admins_of(self, tenant_id: uuid.UUID) -> list[uuid.UUID]:
+        return [uuid.UUID(row["id"]) for row in self.view.admins(str(tenant_id))]
 
 
 def senders_for(settings: Settings) -> dict[str, ChannelSender]:
@@ -132,6 +152,12 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         feedback=FeedbackLoop(CareTeamDirectory(views.care_team)),
         notifications=Notifications(),
         outbox=outbox,
+        surveys=Surveys(
+            LinkKeys(settings.link_key_bytes()),
+            AdminsDirectory(views.directory),
+            settings.survey_token_expiry_days,
+            settings.satisfaction_reminder_days,
+        ),
     )
     projections: list[Projection] = [
         TenantProjection(),
@@ -144,14 +170,18 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         DeliveryProjection(),
     ]
     reactions = [
-        Reaction(pm, services.feedback.handle, services.feedback.prefetch)
-        for pm in FEEDBACK_PROCESS_MANAGERS
+        *(
+            Reaction(pm, services.feedback.handle, services.feedback.prefetch)
+            for pm in FEEDBACK_PROCESS_MANAGERS
+        ),
+        *(Reaction(pm, services.surveys.handle) for pm in SURVEY_PROCESS_MANAGERS),
     ]
     senders = senders_for(settings)
     handlers: dict[str, DeadlineHandler] = {
         kind: Elapse(aggregate, commands) for kind, aggregate in ELAPSING.items()
     }
-    handlers[DELIVERY] = DeliverDue(outbox, senders, commands)
+    links = LinkWriter(LinkKeys(settings.link_key_bytes()), settings.public_base_url)
+    handlers[DELIVERY] = DeliverDue(outbox, senders, commands, links)
     return Wiring(
         services=services,
         views=views,

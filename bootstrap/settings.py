@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,7 +54,21 @@ class Settings(BaseSettings):
     email_from: str = Field(
         default="CareLoop <no-reply@careloop.invalid>", description="From address of emails"
     )
-    survey_token_expiry_days: int = Field(default=30, ge=1)
+    survey_token_expiry_days: int = Field(
+        default=30, ge=1, description="how long a survey or satisfaction-check link is valid"
+    )
+    satisfaction_reminder_days: float = Field(
+        default=3, gt=0, description="when an unanswered satisfaction check is reminded"
+    )
+    link_key: str | None = Field(
+        default=None,
+        description="key that makes one-time link tokens (32+ bytes); unset derives one "
+        "from the JWT secret",
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description="where patients open their one-time links (emails and pushes)",
+    )
     webhook_allow_private: bool = False
     max_body_bytes: int = Field(
         default=1024 * 1024,
@@ -78,6 +93,13 @@ class Settings(BaseSettings):
         if len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
             return f"CARELOOP_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes"
         return None
+
+    def link_key_bytes(self) -> bytes:
+        """The one-time links' key: its own setting, or one derived from the JWT secret
+        (so a deployment that sets neither still never stores a token)."""
+        if self.link_key:
+            return self.link_key.encode()
+        return hashlib.sha256(b"careloop one-time links\0" + self.jwt_secret.encode()).digest()
 
 
 @lru_cache
