@@ -40,9 +40,10 @@ class UnitOfWork:
     def new_id(self) -> uuid.UUID:
         return self._ids.new_id()
 
-    def find(self, cls: type[A], aggregate_id: uuid.UUID) -> A | None:
+    def find(self, cls: type[A], aggregate_id: uuid.UUID, shared: bool = False) -> A | None:
         """The aggregate, or None if it does not exist, is another type, or is in a
-        tenant the actor may not see."""
+        tenant the actor may not see. With `shared`, a platform-level aggregate (no
+        tenant: a global plan or exercise) is visible to every tenant too."""
         if aggregate_id in self._changed:
             cached = self._changed[aggregate_id]
             return cached if isinstance(cached, cls) else None
@@ -52,6 +53,8 @@ class UnitOfWork:
         aggregate = self._read[aggregate_id]
         if not isinstance(aggregate, cls):
             return None
+        if shared and aggregate.tenant_id is None:
+            return aggregate
         if not self.actor.can_see_tenant(aggregate.tenant_id):
             return None
         return aggregate
@@ -66,8 +69,10 @@ class UnitOfWork:
         for aggregate_id in missing:
             self._read[aggregate_id] = found.get(aggregate_id)
 
-    def get(self, cls: type[A], aggregate_id: uuid.UUID, what: str | None = None) -> A:
-        aggregate = self.find(cls, aggregate_id)
+    def get(
+        self, cls: type[A], aggregate_id: uuid.UUID, what: str | None = None, shared: bool = False
+    ) -> A:
+        aggregate = self.find(cls, aggregate_id, shared)
         if aggregate is None:
             raise NotFoundError(f"No {what or cls.__name__.lower()} with id {aggregate_id}.")
         self._changed[aggregate_id] = aggregate

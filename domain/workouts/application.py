@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from domain.careteam.connection import Connection, connection_id
 from domain.people.application import practising_doctor
@@ -52,9 +52,23 @@ class NoteDeleted:
     window_closes_at: datetime
 
 
+class PlanSessions(Protocol):
+    def check_session(
+        self,
+        uow: UnitOfWork,
+        patient_id: uuid.UUID,
+        enrollment_id: uuid.UUID | None,
+        session_id: uuid.UUID | None,
+    ) -> None:
+        """422 unless the references name the patient's own active enrollment and a
+        session of its version (or are both absent)."""
+        ...
+
+
 class Workouts:
-    def __init__(self, window_seconds: float) -> None:
+    def __init__(self, window_seconds: float, sessions: PlanSessions | None = None) -> None:
         self.window_seconds = window_seconds
+        self.sessions = sessions
 
     def _own_workout(self, uow: UnitOfWork, workout_id: uuid.UUID) -> Workout:
         """The caller's own workout; any other is 404."""
@@ -74,6 +88,8 @@ class Workouts:
         patient = uow.find(Patient, uow.actor.user_id)
         if patient is None or not patient.active or patient.tenant_id is None:
             raise ForbiddenError("Only a registered patient can start a workout.")
+        if self.sessions is not None:
+            self.sessions.check_session(uow, patient.id, enrollment_id, session_id)
         workout = Workout.start(
             uow.new_id(),
             patient.tenant_id,
@@ -95,15 +111,28 @@ class Workouts:
         pain: int | None,
         exertion: int | None,
         patient_notes: str | None,
+        video_watch_percent: float | None = None,
+        pose_accuracy: float | None = None,
     ) -> ExerciseRecorded:
         """Records one exercise; 409 once the workout is finalized."""
         workout = self._own_workout(uow, workout_id)
         workout.record(exercise_id, actual, pain, exertion, patient_notes, uow.now)
+        if video_watch_percent is not None or pose_accuracy is not None:
+            workout.track(exercise_id, video_watch_percent, pose_accuracy, uow.now)
         return ExerciseRecorded(workout.id, exercise_id)
 
-    def finalize(self, uow: UnitOfWork, workout_id: uuid.UUID) -> WorkoutFinalized:
-        """Finalizes the workout; a second call changes nothing."""
+    def finalize(
+        self,
+        uow: UnitOfWork,
+        workout_id: uuid.UUID,
+        pain_before: int | None = None,
+        pain_after: int | None = None,
+        questionnaire: dict[str, str] | None = None,
+    ) -> WorkoutFinalized:
+        """Finalizes the workout, with the session's pain before and after and its
+        questionnaire answers when given; a second call changes nothing."""
         workout = self._own_workout(uow, workout_id)
+        workout.report(pain_before, pain_after, questionnaire or {}, uow.now)
         changed = workout.finalize(uow.now)
         assert workout.finalized_at is not None
         return WorkoutFinalized(workout.id, workout.finalized_at, already_finalized=not changed)

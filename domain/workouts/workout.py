@@ -39,6 +39,20 @@ class Workout(CareLoopAggregate):
     class Finalized(CareLoopAggregate.Event):
         patient_id: uuid.UUID
 
+    class ExerciseTracked(CareLoopAggregate.Event):
+        """What the app measured while the patient followed the video (plan sessions)."""
+
+        exercise_id: str
+        video_watch_percent: float | None
+        pose_accuracy: float | None
+
+    class SessionReported(CareLoopAggregate.Event):
+        """Pain before and after the session (0-10) and the post-session questionnaire."""
+
+        pain_before: int | None
+        pain_after: int | None
+        questionnaire: dict[str, str]
+
     class NoteSaved(CareLoopAggregate.Event):
         patient_id: uuid.UUID
         exercise_id: str
@@ -80,6 +94,11 @@ class Workout(CareLoopAggregate):
         }
         self.order = [e["exerciseId"] for e in exercises]
         self.finalized_at: datetime | None = None
+        # exercise id -> {"videoWatchPercent", "poseAccuracy"}
+        self.tracking: dict[str, dict[str, float | None]] = {}
+        self.pain_before: int | None = None
+        self.pain_after: int | None = None
+        self.questionnaire: dict[str, str] = {}
         # doctor id -> exercise id -> note text
         self.notes: dict[str, dict[str, str]] = {}
 
@@ -169,6 +188,86 @@ class Workout(CareLoopAggregate):
             "exertion": exertion,
             "patientNotes": patient_notes,
         }
+
+    def track(
+        self,
+        exercise_id: str,
+        video_watch_percent: float | None,
+        pose_accuracy: float | None,
+        at: datetime,
+    ) -> None:
+        """Video watched (0-100 %) and pose accuracy (0-100 %) of one exercise."""
+        if self.is_finalized:
+            raise WorkoutFinalizedError("The workout is finalized; its exercises are final.")
+        self.exercise(exercise_id)
+        for name, value in (
+            ("videoWatchPercent", video_watch_percent),
+            ("poseAccuracy", pose_accuracy),
+        ):
+            if value is not None and not 0 <= value <= 100:
+                raise InvalidWorkoutError(
+                    f"{name} must be between 0 and 100.",
+                    errors=[{"field": name, "message": "between 0 and 100"}],
+                )
+        if video_watch_percent is None and pose_accuracy is None:
+            return
+        self._tracked(
+            exercise_id=exercise_id,
+            video_watch_percent=video_watch_percent,
+            pose_accuracy=pose_accuracy,
+            timestamp=at,
+        )
+
+    @event(ExerciseTracked)
+    def _tracked(
+        self,
+        exercise_id: str,
+        video_watch_percent: float | None,
+        pose_accuracy: float | None,
+        timestamp: datetime,
+    ) -> None:
+        self.tracking[exercise_id] = {
+            "videoWatchPercent": video_watch_percent,
+            "poseAccuracy": pose_accuracy,
+        }
+
+    def report(
+        self,
+        pain_before: int | None,
+        pain_after: int | None,
+        questionnaire: dict[str, str],
+        at: datetime,
+    ) -> None:
+        """The session's pain before and after (0-10) and questionnaire answers, given
+        with the finalize; nothing once finalized."""
+        if self.is_finalized:
+            return
+        for name, score in (("painBefore", pain_before), ("painAfter", pain_after)):
+            if score is not None and not SCORE_MIN <= score <= SCORE_MAX:
+                raise InvalidWorkoutError(
+                    f"{name} must be between 0 and 10.",
+                    errors=[{"field": name, "message": "between 0 and 10"}],
+                )
+        if pain_before is None and pain_after is None and not questionnaire:
+            return
+        self._reported(
+            pain_before=pain_before,
+            pain_after=pain_after,
+            questionnaire=dict(questionnaire),
+            timestamp=at,
+        )
+
+    @event(SessionReported)
+    def _reported(
+        self,
+        pain_before: int | None,
+        pain_after: int | None,
+        questionnaire: dict[str, str],
+        timestamp: datetime,
+    ) -> None:
+        self.pain_before = pain_before
+        self.pain_after = pain_after
+        self.questionnaire = dict(questionnaire)
 
     def finalize(self, at: datetime) -> bool:
         """True if this finalized the workout; finalizing twice is a no-op."""

@@ -1,0 +1,2 @@
+"""Automations: a tenant's webhook subscriptions, and the signed deliveries the outbox
+sends them (channel `webhook`)."""
