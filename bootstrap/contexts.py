@@ -44,6 +44,8 @@ from projections.notifications.projection import NotificationProjection
 from projections.notifications.view import NotificationView
 from projections.platform.projection import Projection
 from projections.platform.store import ReadStore
+from projections.surveys.projection import SurveyProjection
+from projections.surveys.view import SurveyView
 from projections.tenants.projection import TenantProjection
 from projections.tenants.view import TenantView
 from projections.workouts.projection import WorkoutSessionProjection
@@ -72,6 +74,7 @@ class Views:
     deliveries: DeliveryView
     notifications: NotificationView
     workouts: WorkoutView
+    surveys: SurveyView
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         deliveries=DeliveryView(store),
         notifications=NotificationView(store),
         workouts=WorkoutView(store),
+        surveys=SurveyView(store),
     )
     outbox = Outbox({PUSH: PushRules(), EMAIL: EmailRules()}, settings.delivery_lease_seconds)
     services = Services(
@@ -168,6 +172,7 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         WorkoutSessionProjection(),
         DeadlineProjection([*ELAPSING.values(), Delivery]),
         DeliveryProjection(),
+        SurveyProjection(),
     ]
     reactions = [
         *(

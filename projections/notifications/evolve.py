@@ -22,7 +22,9 @@ def evolve(row: Doc | None, event: Any) -> Doc | None:
             "recipientId": str(event.recipient_id),
             "title": event.payload["title"],
             "body": event.payload["body"],
-            "data": dict(event.payload["data"]),
+            # A link's `url` is the placeholder `$link` until the outbox writes the token
+            # in at send time; the row never shows it.
+            "data": {k: v for k, v in event.payload["data"].items() if k != "url"},
             "createdAt": event.timestamp.isoformat(),
             "deliveredAt": None,
             "status": "queued",
