@@ -3,7 +3,9 @@ twice replays the first responses: the same ids, and nothing written twice."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -17,9 +19,32 @@ from bootstrap.runtime import Runtime
 from domain.people.flags import Flag
 from domain.people.staff import StaffType
 from domain.shared.commands import Handler, Rendered
-from domain.shared.context import Actor, CommandContext, Role
+from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
+from domain.shared.unit_of_work import UnitOfWork
+from domain.surveys.application import PUBLIC_SURVEY_PATH
+from domain.surveys.link import NONCE_BYTES, LinkPurpose
+from domain.surveys.template import Question
 
 DEMO_PLATFORM_ADMIN = uuid.UUID("00000000-0000-4000-a000-00000000d001")
+
+SURVEY_NAME = "After your visit"
+SURVEY_QUESTIONS = [
+    Question(
+        "treatment",
+        "How satisfied are you with your treatment?",
+        {"ar": "ما مدى رضاك عن علاجك؟"},
+    ),
+    Question(
+        "listening",
+        "How well did our staff listen to you?",
+        {"ar": "إلى أي مدى استمع إليك فريقنا؟"},
+    ),
+    Question(
+        "booking",
+        "How easy was it to get an appointment?",
+        {"ar": "ما مدى سهولة الحصول على موعد؟"},
+    ),
+]
 
 
 @dataclass
@@ -32,10 +57,25 @@ class DemoUser:
 
 
 @dataclass
+class DemoSurveys:
+    template_id: uuid.UUID
+    waiting_id: uuid.UUID  # negative, answered, nobody has contacted the patient yet
+    closed_id: uuid.UUID  # negative, contacted, checked (4/5) and closed
+    closed_feedback_id: uuid.UUID
+    fresh_id: uuid.UUID  # sent, not answered: its link is printed
+    fresh_token: str
+    fresh_link: str
+
+
+@dataclass
 class Demo:
     tenant_id: uuid.UUID
     users: list[DemoUser] = field(default_factory=list)
     workout_id: uuid.UUID | None = None
+    surveys: DemoSurveys | None = None
+
+    def user(self, name: str) -> DemoUser:
+        return next(u for u in self.users if u.name == name)
 
 
 def _hard_workout(runtime: Runtime, sam: Actor) -> uuid.UUID:
@@ -78,7 +118,16 @@ def _hard_workout(runtime: Runtime, sam: Actor) -> uuid.UUID:
     return workout_id
 
 
-def _run(runtime: Runtime, actor: Actor, key: str, handler: Handler) -> dict[str, Any]:
+def _run(
+    runtime: Runtime,
+    actor: Actor,
+    key: str,
+    handler: Handler,
+    token_again: Callable[[UnitOfWork, dict[str, Any]], str] | None = None,
+) -> dict[str, Any]:
+    """One command with the key `demo:<key>`. A result with a one-time link's `token`
+    (`token_again` given) is stored without it, as the API does: a replay makes it again
+    from the link's nonce, so no token is ever in the log."""
     ctx = CommandContext(
         actor=actor,
         correlation_id="demo",
@@ -86,11 +135,149 @@ def _run(runtime: Runtime, actor: Actor, key: str, handler: Handler) -> dict[str
         idempotency_key=f"demo:{key}",
         request_fingerprint=f"demo:{key}",
     )
-    outcome = runtime.commands.run(ctx, handler, render=lambda r: Rendered(200, to_json(r)))
+
+    def render(result: Any) -> Rendered:
+        body = to_json(result)
+        if token_again is not None:
+            body.pop("token", None)
+        return Rendered(200, body)
+
+    outcome = runtime.commands.run(ctx, handler, render=render)
     if outcome.replay is not None:
-        return dict(outcome.replay.body)
+        replayed = dict(outcome.replay.body)
+        if token_again is not None:
+            replayed["token"] = _read(runtime, actor, lambda u: token_again(u, replayed))
+        return replayed
     body: dict[str, Any] = to_json(outcome.result)
     return body
+
+
+def _read(runtime: Runtime, actor: Actor, handler: Handler) -> Any:
+    """A handler that only reads: run without a key, it records nothing."""
+    return runtime.commands.run(CommandContext(actor=actor), handler).result
+
+
+def _survey_token(runtime: Runtime) -> Callable[[UnitOfWork, dict[str, Any]], str]:
+    return lambda u, body: runtime.surveys.survey_token(u, uuid.UUID(body["surveyId"]))
+
+
+def _check_token(runtime: Runtime) -> Callable[[UnitOfWork, dict[str, Any]], str]:
+    return lambda u, body: runtime.surveys.check_token(u, uuid.UUID(body["feedbackId"]))
+
+
+def _send_survey(
+    runtime: Runtime, staff: Actor, key: str, template_id: uuid.UUID, patient_id: uuid.UUID
+) -> tuple[uuid.UUID, str]:
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    body = _run(
+        runtime,
+        staff,
+        key,
+        lambda u: runtime.surveys.send(u, template_id, patient_id, nonce),
+        _survey_token(runtime),
+    )
+    return uuid.UUID(body["surveyId"]), str(body["token"])
+
+
+def _as_link_holder(
+    runtime: Runtime, token: str, purpose: LinkPurpose, key: str, handler: Handler
+) -> dict[str, Any]:
+    """What the public pages do: the token names its patient, who then answers."""
+    patient = _read(runtime, SYSTEM_ACTOR, lambda u: runtime.surveys.link_holder(u, token, purpose))
+    return _run(runtime, patient, key, handler)
+
+
+def _answers(*scores: int) -> dict[str, int]:
+    return dict(zip([q.id for q in SURVEY_QUESTIONS], scores, strict=True))
+
+
+def _survey_loop(runtime: Runtime, demo: Demo) -> DemoSurveys:
+    """A template with Arabic translations; Lena (who reads Arabic) has a negative survey
+    that waits for action; Sam has one whose loop was closed after a satisfaction check,
+    and a fresh one, unanswered."""
+    surveys = runtime.surveys
+    tenant = demo.tenant_id
+    hana = Actor(demo.user("Hana Okafor").user_id, Role.HOSPITAL_ADMIN, tenant)
+    priya = Actor(demo.user("Priya Shah").user_id, Role.PX_ADMIN, tenant)
+    sam = demo.user("Sam Carter").user_id
+    lena = demo.user("Lena Novak").user_id
+    _run(
+        runtime,
+        hana,
+        "language:Lena",
+        lambda u: runtime.people.set_language(u, lena, "ar"),
+    )
+    template_id = uuid.UUID(
+        _run(
+            runtime,
+            priya,
+            "survey-template",
+            lambda u: surveys.create_template(u, SURVEY_NAME, SURVEY_QUESTIONS),
+        )["id"]
+    )
+
+    waiting_id, token = _send_survey(runtime, priya, "survey:Lena", template_id, lena)
+    _as_link_holder(
+        runtime,
+        token,
+        LinkPurpose.SURVEY,
+        "survey:Lena:answer",
+        lambda u: surveys.answer(
+            u, token, _answers(2, 1, 2), "I waited 40 minutes and nobody told me why."
+        ),
+    )
+
+    closed_id, token = _send_survey(runtime, priya, "survey:Sam:1", template_id, sam)
+    _as_link_holder(
+        runtime,
+        token,
+        LinkPurpose.SURVEY,
+        "survey:Sam:1:answer",
+        lambda u: surveys.answer(
+            u, token, _answers(2, 3, 2), "The exercises hurt and I could not reach anyone."
+        ),
+    )
+    _run(
+        runtime,
+        priya,
+        "survey:Sam:1:contact",
+        lambda u: surveys.log_contact(
+            u,
+            closed_id,
+            "Called Sam. Maya will lower the squat load; he now has the clinic's direct line.",
+            "resolved",
+        ),
+    )
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    check = _run(
+        runtime,
+        priya,
+        "survey:Sam:1:check",
+        lambda u: surveys.send_check(u, closed_id, nonce),
+        _check_token(runtime),
+    )
+    feedback_id = uuid.UUID(check["feedbackId"])
+    check_token = str(check["token"])
+    _as_link_holder(
+        runtime,
+        check_token,
+        LinkPurpose.SATISFACTION_CHECK,
+        "survey:Sam:1:check:answer",
+        lambda u: surveys.answer_check(u, check_token, 4, "Much better, thank you."),
+    )
+    _run(runtime, priya, "survey:Sam:1:close", lambda u: surveys.close(u, feedback_id))
+
+    fresh_id, fresh_token = _send_survey(runtime, priya, "survey:Sam:2", template_id, sam)
+    base = runtime.settings.public_base_url.rstrip("/")
+    return DemoSurveys(
+        template_id=template_id,
+        waiting_id=waiting_id,
+        closed_id=closed_id,
+        closed_feedback_id=feedback_id,
+        fresh_id=fresh_id,
+        fresh_token=fresh_token,
+        fresh_link=f"{base}{PUBLIC_SURVEY_PATH}{fresh_token}",
+    )
 
 
 def load_demo(runtime: Runtime) -> Demo:
@@ -179,6 +366,8 @@ def load_demo(runtime: Runtime) -> Demo:
         ),
     )
 
+    demo.surveys = _survey_loop(runtime, demo)
+
     settings = runtime.settings
     for user in demo.users:
         user.token = mint_token(
@@ -197,6 +386,15 @@ def print_demo(console: Console, demo: Demo) -> None:
             f"Sam's finalized workout {demo.workout_id} posts a summary card to his care team; "
             "Maya's note on it reaches Sam once the feedback window has passed."
         )
+    if demo.surveys:
+        s = demo.surveys
+        console.print(
+            f'Survey template "{SURVEY_NAME}" {s.template_id} (English, Arabic). '
+            f"Lena's negative survey {s.waiting_id} waits for action; Sam's negative "
+            f"survey {s.closed_id} was closed after a satisfaction check ({s.closed_feedback_id}) "
+            "that he rated 4/5."
+        )
+        print(f"Survey link (Sam, unanswered): {s.fresh_link}")
     console.print('Tokens (use as: curl -H "Authorization: Bearer $TOKEN" ...):')
     for user in demo.users:
         # Plain print: a token must never be wrapped or cut to fit the terminal.
