@@ -159,7 +159,7 @@ class Feedback(CareLoopAggregate):
         the check's, it has passed, and the patient has not answered."""
         if not self.is_open or self.deadline != scheduled_for or at < scheduled_for:
             return
-        if not self.reminded and scheduled_for < self.expires_at:
+        if not self.reminded and at < self.expires_at:
             self._reminder_due(deadline=self.expires_at, timestamp=at)
         else:
             self._expired(timestamp=at)
