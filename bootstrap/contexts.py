@@ -20,6 +20,9 @@ from domain.notifications.email import EMAIL, EmailRules
 from domain.outbox.application import Outbox
 from domain.outbox.delivery import DELIVERY, Delivery
 from domain.people.application import People
+from domain.plans.application import Plans
+from domain.plans.enrollment import ENROLLMENT_END, Enrollment
+from domain.plans.policies import PROCESS_MANAGERS as PLAN_PROCESS_MANAGERS
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog
 from domain.shared.reactions import Reaction
@@ -27,6 +30,8 @@ from domain.surveys.application import Surveys
 from domain.surveys.feedback import SATISFACTION_CHECK, Feedback
 from domain.surveys.link import LinkKeys
 from domain.surveys.policies import PROCESS_MANAGERS as SURVEY_PROCESS_MANAGERS
+from domain.webhooks.application import WEBHOOK, WebhookRules, Webhooks
+from domain.webhooks.subscription import Subscription
 from domain.workouts.application import Workouts
 from domain.workouts.window import FEEDBACK_WINDOW, FeedbackWindow
 from projections.careteam.projection import CareTeamProjection
@@ -42,12 +47,16 @@ from projections.directory.projection import DirectoryProjection
 from projections.directory.view import DirectoryView
 from projections.notifications.projection import NotificationProjection
 from projections.notifications.view import NotificationView
+from projections.plans.projection import PlanProjection
+from projections.plans.view import PlanView
 from projections.platform.projection import Projection
 from projections.platform.store import ReadStore
 from projections.surveys.projection import SurveyProjection
 from projections.surveys.view import SurveyView
 from projections.tenants.projection import TenantProjection
 from projections.tenants.view import TenantView
+from projections.webhooks.projection import WebhookProjection
+from projections.webhooks.view import WebhookView
 from projections.workouts.projection import WorkoutSessionProjection
 from projections.workouts.view import WorkoutView
 from workers.deadlines import DeadlineHandler, Elapse
@@ -56,11 +65,13 @@ from workers.outbox.email import SmtpSender
 from workers.outbox.expo import ExpoSender
 from workers.outbox.links import LinkWriter
 from workers.outbox.senders import ChannelSender, PushSender, RecordingSender
+from workers.outbox.webhook import PublicAddressGuard, WebhookSender
 
 # Aggregates that keep a durable deadline, by deadline kind, and fire it with `elapse`.
 ELAPSING: Mapping[str, type[Any]] = {
     FEEDBACK_WINDOW: FeedbackWindow,
     SATISFACTION_CHECK: Feedback,
+    ENROLLMENT_END: Enrollment,
 }
 
 
@@ -75,6 +86,8 @@ class Views:
     notifications: NotificationView
     workouts: WorkoutView
     surveys: SurveyView
+    plans: PlanView
+    webhooks: WebhookView
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,8 @@ class Services:
     notifications: Notifications
     outbox: Outbox
     surveys: Surveys
+    plans: Plans
+    webhooks: Webhooks
 
 
 @dataclass(frozen=True)
@@ -121,9 +136,42 @@ class AdminsDirectory:
         return [uuid.UUID(row["id"]) for row in self.view.admins(str(tenant_id))]
 
 
-def senders_for(settings: Settings) -> dict[str, ChannelSender]:
+class SubscriptionsDirectory:
+    """Automations' view of webhook subscriptions: the active ones of a tenant that want a
+    trigger, as the webhooks read model indexes them."""
+
+    def __init__(self, view: WebhookView) -> None:
+        self.view = view
+
+    def subscriptions_of(self, tenant_id: uuid.UUID, trigger: str) -> list[uuid.UUID]:
+        return [uuid.UUID(s) for s in self.view.subscriptions_of(str(tenant_id), trigger)]
+
+
+class SubscriptionSecrets:
+    """The webhook sender's signing secret for a delivery: read at send time from the
+    Subscription aggregate the delivery goes to (no read model holds a secret); None when
+    that subscription is gone or inactive."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+
+    def __call__(self, delivery_id: uuid.UUID) -> str | None:
+        delivery = self.log.find(delivery_id)
+        if not isinstance(delivery, Delivery) or delivery.recipient_id is None:
+            return None
+        subscription = self.log.find(delivery.recipient_id)
+        if not isinstance(subscription, Subscription) or not subscription.active:
+            return None
+        return subscription.secret
+
+
+def senders_for(settings: Settings, log: EventLog) -> dict[str, ChannelSender]:
     """Expo when a push service is configured, SMTP when a mail server is; otherwise that
-    channel's attempts are recorded, not sent (each channel by a recorder of its own)."""
+    channel's attempts are recorded, not sent (each channel by a recorder of its own).
+    Webhooks are always sent: their subscription names where."""
+    webhook = WebhookSender(
+        SubscriptionSecrets(log), PublicAddressGuard(settings.webhook_allow_private)
+    )
     email: ChannelSender = (
         SmtpSender(settings.smtp_url, settings.email_from)
         if settings.smtp_url
@@ -131,8 +179,8 @@ def senders_for(settings: Settings) -> dict[str, ChannelSender]:
     )
     if settings.expo_base_url:
         expo = ExpoSender(settings.expo_base_url, settings.expo_access_token)
-        return {PUSH: PushSender(expo), EMAIL: email}
-    return {PUSH: RecordingSender(), EMAIL: email}
+        return {PUSH: PushSender(expo), EMAIL: email, WEBHOOK: webhook}
+    return {PUSH: RecordingSender(), EMAIL: email, WEBHOOK: webhook}
 
 
 def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandBus) -> Wiring:
@@ -146,13 +194,22 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         notifications=NotificationView(store),
         workouts=WorkoutView(store),
         surveys=SurveyView(store),
+        plans=PlanView(store),
+        webhooks=WebhookView(store),
     )
-    outbox = Outbox({PUSH: PushRules(), EMAIL: EmailRules()}, settings.delivery_lease_seconds)
+    outbox = Outbox(
+        {PUSH: PushRules(), EMAIL: EmailRules(), WEBHOOK: WebhookRules()},
+        settings.delivery_lease_seconds,
+    )
+    webhooks = Webhooks(
+        PublicAddressGuard(settings.webhook_allow_private), SubscriptionsDirectory(views.webhooks)
+    )
+    plans = Plans(webhooks)
     services = Services(
         people=People(),
         care_teams=CareTeams(),
         conversations=Conversations(),
-        workouts=Workouts(settings.feedback_window_seconds),
+        workouts=Workouts(settings.feedback_window_seconds, plans),
         feedback=FeedbackLoop(CareTeamDirectory(views.care_team)),
         notifications=Notifications(),
         outbox=outbox,
@@ -162,6 +219,8 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
             settings.survey_token_expiry_days,
             settings.satisfaction_reminder_days,
         ),
+        plans=plans,
+        webhooks=webhooks,
     )
     projections: list[Projection] = [
         TenantProjection(),
@@ -173,6 +232,8 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         DeadlineProjection([*ELAPSING.values(), Delivery]),
         DeliveryProjection(),
         SurveyProjection(),
+        PlanProjection(),
+        WebhookProjection(),
     ]
     reactions = [
         *(
@@ -180,8 +241,9 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
             for pm in FEEDBACK_PROCESS_MANAGERS
         ),
         *(Reaction(pm, services.surveys.handle) for pm in SURVEY_PROCESS_MANAGERS),
+        *(Reaction(pm, services.plans.handle) for pm in PLAN_PROCESS_MANAGERS),
     ]
-    senders = senders_for(settings)
+    senders = senders_for(settings, log)
     handlers: dict[str, DeadlineHandler] = {
         kind: Elapse(aggregate, commands) for kind, aggregate in ELAPSING.items()
     }

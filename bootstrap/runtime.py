@@ -106,6 +106,8 @@ class Runtime:
         self.notifications = wiring.services.notifications
         self.outbox = wiring.services.outbox
         self.surveys = wiring.services.surveys
+        self.plans = wiring.services.plans
+        self.webhooks = wiring.services.webhooks
         self.care_team_queries = wiring.care_team_queries
         self.reactions = wiring.reactions
         self.deadline_handlers = wiring.deadline_handlers
