@@ -389,6 +389,38 @@ def test_stats_count_a_small_known_set_answered_in_the_range(clinic: SurveyClini
     assert (later["surveysAnswered"], later["contactedShare"]) == (0, None)
 
 
+# -- indexed reads -----------------------------------------------------------------------------
+
+
+def test_every_list_query_reads_one_index_range_on_sqlite(tmp_path: Path) -> None:
+    """No query reads a tenant's partition to filter or sort it (SQLite's plan shows it;
+    with an equality on tenant_id it would pick that index and sort the partition)."""
+    clinic = SurveyClinic(tmp_path)
+    try:
+        survey, _ = clinic.negative_survey()
+        clinic.log_contact(survey)
+        surveys = view(clinic)
+        conn = clinic.rt.store._conn()  # type: ignore[attr-defined]
+        queries: list[str] = []
+        conn.set_trace_callback(queries.append)
+        try:
+            surveys.surveys(tenant(clinic), None, None, None, 5)
+            surveys.surveys(tenant(clinic), True, None, None, 5)
+            surveys.surveys(tenant(clinic), None, "contacted", None, 5)
+            surveys.surveys(tenant(clinic), False, "answered", None, 5)
+            surveys.needs_action(tenant(clinic), None, 5)
+            surveys.stats(tenant(clinic), None, None)
+        finally:
+            conn.set_trace_callback(None)
+        assert len(queries) == 6
+        for query in queries:
+            plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+            assert "USING INDEX survey_" in plan and "_sort (sort_key>? AND sort_key<?)" in plan
+            assert "TEMP B-TREE" not in plan, plan
+    finally:
+        clinic.close_runtime()
+
+
 # -- rebuild -----------------------------------------------------------------------------------
 
 
