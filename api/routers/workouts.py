@@ -13,6 +13,7 @@ from api.openapi import errors
 from api.schemas.workouts import (
     ExerciseRecorded,
     ExerciseResult,
+    FinalizeReport,
     NewWorkout,
     Note,
     NoteDeleted,
@@ -38,9 +39,22 @@ SessionsCurrent = Depends(read_model(WorkoutSessionProjection.name))
 CareTeamCurrent = Depends(read_model(CareTeamProjection.name))
 
 
-@router.post("", status_code=201, response_model=WorkoutStarted)
+@router.post(
+    "",
+    status_code=201,
+    response_model=WorkoutStarted,
+    responses=errors(
+        (
+            422,
+            "`enrollmentId` and `sessionId` name no active enrollment of the caller's, or "
+            "no session of its version.",
+        ),
+    ),
+)
 def start_workout(body: NewWorkout, _: PatientActor, runtime: RuntimeDep, ctx: CommandDep) -> Any:
-    """The calling patient starts a workout; the plan references are stored as given."""
+    """The calling patient starts a workout; a plan session's `enrollmentId` and
+    `sessionId` must name the caller's own active enrollment and a session of its pinned
+    version (422)."""
     exercises = [e.model_dump(by_alias=True, exclude_none=True) for e in body.exercises]
     return execute(
         runtime,
@@ -72,7 +86,15 @@ def record_exercise(
         runtime,
         ctx,
         lambda uow: runtime.workouts.record(
-            uow, workoutId, exerciseId, actual, body.pain, body.exertion, body.patient_notes
+            uow,
+            workoutId,
+            exerciseId,
+            actual,
+            body.pain,
+            body.exertion,
+            body.patient_notes,
+            body.video_watch_percent,
+            body.pose_accuracy,
         ),
     )
 
@@ -83,10 +105,27 @@ def record_exercise(
     responses=errors((404, "No such workout of the caller.")),
 )
 def finalize_workout(
-    workoutId: uuid.UUID, _: PatientActor, runtime: RuntimeDep, ctx: CommandDep
+    workoutId: uuid.UUID,
+    _: PatientActor,
+    runtime: RuntimeDep,
+    ctx: CommandDep,
+    body: FinalizeReport | None = None,
 ) -> Any:
-    """Finalizes the caller's own workout; calling it again changes nothing."""
-    return execute(runtime, ctx, lambda uow: runtime.workouts.finalize(uow, workoutId))
+    """Finalizes the caller's own workout, with a plan session's pain before and after
+    and questionnaire answers when given (the body may be left out); calling it again
+    changes nothing."""
+    report = body or FinalizeReport()
+    return execute(
+        runtime,
+        ctx,
+        lambda uow: runtime.workouts.finalize(
+            uow,
+            workoutId,
+            report.pain_before,
+            report.pain_after,
+            None if report.questionnaire is None else dict(report.questionnaire),
+        ),
+    )
 
 
 @router.put(

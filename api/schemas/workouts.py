@@ -26,6 +26,9 @@ Score = Annotated[int, Field(strict=True, ge=0, le=10)]
 PatientNotes = Annotated[str, StringConstraints(max_length=2000, pattern=_TEXT)]
 # Blank notes are the domain's to reject (422 too), so the text is kept exactly as typed.
 NoteText = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=_TEXT)]
+Percent = Annotated[float, Field(strict=True, ge=0, le=100)]
+Question = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=_TEXT)]
+Answer = Annotated[str, StringConstraints(max_length=2000, pattern=_TEXT)]
 
 
 class Prescribed(CamelModel):
@@ -64,6 +67,24 @@ class ExerciseResult(CamelModel):
     pain: Score | None = None
     exertion: Score | None = None
     patient_notes: PatientNotes | None = None
+    video_watch_percent: Percent | None = Field(
+        default=None, description="How much of the exercise's video was watched, 0-100."
+    )
+    pose_accuracy: Percent | None = Field(
+        default=None, description="The app's pose-tracking accuracy, 0-100."
+    )
+
+
+class FinalizeReport(CamelModel):
+    """What a plan session reports when it is finalized (every field optional)."""
+
+    pain_before: Score | None = None
+    pain_after: Score | None = None
+    questionnaire: dict[Question, Answer] | None = Field(
+        default=None,
+        max_length=50,
+        description="The post-session questionnaire: question to answer.",
+    )
 
 
 class ExerciseRecorded(CamelOut):
