@@ -15,10 +15,15 @@ from api.routers import (
     careteam,
     conversations,
     deliveries,
+    enrollments,
+    exercises,
     me,
     patients,
+    service_plans,
     staff,
     tenants,
+    treatment_plans,
+    webhooks,
     workouts,
 )
 from api.waits import PositionWaits
@@ -78,6 +83,11 @@ def create_app(
         me,
         admin,
         deliveries,
+        exercises,
+        treatment_plans,
+        enrollments,
+        service_plans,
+        webhooks,
     ):
         app.include_router(module.router)
     openapi.install(app)
