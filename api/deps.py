@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -90,28 +91,54 @@ def _uuid_or_none(value: object) -> uuid.UUID | None:
         return None
 
 
-async def command_context(
+@dataclass(frozen=True)
+class RequestFacts:
+    """What a command records of the request that made it, whoever its actor turns out to
+    be: a bearer token's holder, or (for a public survey link) the link's patient, known
+    only once the link is looked up."""
+
+    correlation_id: str
+    causation_id: str
+    idempotency_key: str | None
+    fingerprint: str
+
+    def context(self, actor: Actor) -> CommandContext:
+        return CommandContext(
+            actor=actor,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            idempotency_key=self.idempotency_key,
+            request_fingerprint=self.fingerprint,
+        )
+
+
+async def request_facts(
     request: Request,
-    actor: ActorDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
     correlation_id: Annotated[
         str | None, Header(alias="X-Correlation-ID", min_length=1, max_length=200)
     ] = None,
-) -> CommandContext:
+) -> RequestFacts:
     body = await request.body()
     fingerprint = hashlib.sha256(
         b"\n".join([request.method.encode(), request.url.path.encode(), body])
     ).hexdigest()
     request_id = str(uuid.uuid4())
-    return CommandContext(
-        actor=actor,
+    return RequestFacts(
         correlation_id=correlation_id or request_id,
         causation_id=f"request:{request_id}",
         idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
+        fingerprint=fingerprint,
     )
+
+
+RequestDep = Annotated[RequestFacts, Depends(request_facts)]
+
+
+async def command_context(actor: ActorDep, request: RequestDep) -> CommandContext:
+    return request.context(actor)
 
 
 CommandDep = Annotated[CommandContext, Depends(command_context)]

@@ -19,8 +19,11 @@ from api.routers import (
     exercises,
     me,
     patients,
+    public_pages,
+    public_surveys,
     service_plans,
     staff,
+    surveys,
     tenants,
     treatment_plans,
     webhooks,
@@ -88,6 +91,9 @@ def create_app(
         enrollments,
         service_plans,
         webhooks,
+        surveys,
+        public_surveys,
+        public_pages,
     ):
         app.include_router(module.router)
     openapi.install(app)

@@ -121,7 +121,7 @@ def _implied_by(call: Callable[..., Any] | None) -> set[int]:
         return {503}  # the database cannot be reached (api.errors)
     if call is deps.current_actor:
         return {401}
-    if call is deps.command_context:
+    if call is deps.request_facts:
         # ConflictError once the command lost to concurrent writers too often; 422 for an
         # Idempotency-Key reused with a different request; 413 because it reads the body
         # (its fingerprint), whether or not the route takes one.

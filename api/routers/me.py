@@ -1,4 +1,4 @@
-"""The caller's own resources: push tokens and push notifications."""
+"""The caller's own resources: push tokens, push notifications, the language of forms."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends
 
 from api.commands import execute
 from api.deps import CommandDep, RuntimeDep, read_model, require
-from api.schemas.me import NewPushToken, NotificationOut, PushTokenRegistered
+from api.openapi import errors
+from api.schemas.me import (
+    LanguageChange,
+    LanguageSet,
+    NewPushToken,
+    NotificationOut,
+    PushTokenRegistered,
+)
 from domain.shared.context import Actor, Role
 from projections.notifications.projection import NotificationProjection
 
@@ -18,6 +25,7 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
 TenantUser = Annotated[
     Actor, Depends(require(Role.PATIENT, Role.DOCTOR, Role.HOSPITAL_ADMIN, Role.PX_ADMIN))
 ]
+PatientActor = Annotated[Actor, Depends(require(Role.PATIENT))]
 NotificationsCurrent = Depends(read_model(NotificationProjection.name))
 
 
@@ -49,3 +57,19 @@ def list_notifications(actor: TenantUser, runtime: RuntimeDep) -> Any:
         for row in runtime.views.notifications.of_recipient(str(actor.user_id))
         if row["tenantId"] == tenant
     ]
+
+
+@router.put(
+    "/language",
+    response_model=LanguageSet,
+    responses=errors((404, "The caller's patient account does not exist.")),
+)
+def set_language(
+    body: LanguageChange, actor: PatientActor, runtime: RuntimeDep, ctx: CommandDep
+) -> Any:
+    """The language the calling patient reads forms in (`en`, `ar`, ...): surveys sent from
+    now on use it where their template has it, else the template's default. 422 names
+    `language` when it is not a language code."""
+    return execute(
+        runtime, ctx, lambda uow: runtime.people.set_language(uow, actor.user_id, body.language)
+    )

@@ -22,11 +22,25 @@ class PushTokenRegistered(CamelOut):
     position: int
 
 
+class LanguageChange(CamelModel):
+    # A code such as `en` or `ar`; the domain names the field when it is not one.
+    language: Annotated[str, StringConstraints(min_length=2, max_length=35)]
+
+
+class LanguageSet(CamelOut):
+    patient_id: uuid.UUID
+    language: str
+    position: int
+
+
 class NotificationData(CamelOut):
     type: str
     workout_id: uuid.UUID | None = None
     conversation_id: uuid.UUID | None = None
     message_id: uuid.UUID | None = None
+    # The survey loop: a patient's survey or satisfaction check, an admin's alert.
+    survey_id: uuid.UUID | None = None
+    feedback_id: uuid.UUID | None = None
 
 
 class NotificationOut(CamelOut):

@@ -36,6 +36,14 @@ from fastapi.routing import APIRoute
 from domain.shared.context import Role
 from tests.support.app import PLATFORM, Api, auth, make_api
 from tests.support.http import assert_problem, masked, wait_until_current
+from tests.support.surveys_http import (
+    NEGATIVE,
+    answer,
+    log_contact,
+    new_template,
+    send,
+    send_check,
+)
 
 PATIENT = Role.PATIENT
 DOCTOR = Role.DOCTOR
@@ -54,6 +62,15 @@ NOT_IN_MATRIX = {
     "/docs",
     # Needs a dead delivery of each clinic: its isolation is tested in test_deliveries_api.
     "/v1/admin/deliveries/{deliveryId}/redeliver",
+    # No caller at all: a one-time link's token is the credential. Tested (unknown, used,
+    # expired, and a token of the other kind) in test_surveys_api and
+    # test_public_survey_pages.
+    "/v1/public/surveys/{token}",
+    "/v1/public/surveys/{token}/responses",
+    "/v1/public/feedback/{token}",
+    "/v1/public/feedback/{token}/responses",
+    "/public/surveys/{token}",
+    "/public/feedback/{token}",
 }
 
 
@@ -72,11 +89,18 @@ class Clinic:
     conversation: str  # between `patient` and `doctor`
     workout: str  # `patient`'s finalized workout; `doctor` has a note on its exercise e2
     open_workout: str  # `patient`'s workout not finalized yet
+    template: str  # a survey template
+    survey: str  # `patient`'s negative survey, contacted, with a satisfaction check open
+    feedback: str  # that check
+    closing_feedback: str  # the open check of a second such survey, which one case closes
 
     @property
     def params(self) -> dict[str, str]:
         return {
             "tenantId": self.tenant,
+            "templateId": self.template,
+            "surveyId": self.survey,
+            "feedbackId": self.feedback,
             "staffId": self.target,
             "patientId": self.patient,
             "conversationId": self.conversation,
@@ -163,6 +187,10 @@ def unassignment(to: Clinic, me: Clinic) -> dict[str, Any]:
     return {"patientId": to.patient2, "doctorId": me.doctor}
 
 
+def survey_to_send(to: Clinic, _me: Clinic) -> dict[str, Any]:
+    return {"templateId": to.template, "patientId": to.patient}
+
+
 def constant(body: dict[str, Any]) -> Body:
     return lambda _to, _me: body
 
@@ -176,6 +204,7 @@ def only(*roles: Role) -> frozenset[Role]:
 
 
 NOT_A_PARTICIPANT = only(HOSPITAL_ADMIN, PX_ADMIN, PLATFORM_ADMIN)
+SURVEY_STAFF = only(HOSPITAL_ADMIN, PX_ADMIN)
 
 ENDPOINTS = [
     # People, tenants, flags
@@ -303,6 +332,77 @@ ENDPOINTS = [
         EVERYONE - {PLATFORM_ADMIN},
         across_tenants=None,
     ),
+    Endpoint(
+        "my-language",
+        "PUT",
+        "/v1/me/language",
+        only(PATIENT),
+        constant({"language": "en"}),
+        across_tenants=None,
+    ),
+    # Surveys: the tenant's hospital and PX admins only, platform admins included out
+    Endpoint(
+        "create-a-survey-template",
+        "POST",
+        "/v1/survey-templates",
+        SURVEY_STAFF,
+        constant({"name": "Visit", "questions": [{"id": "care", "text": "How was it?"}]}),
+        across_tenants=None,
+    ),
+    Endpoint(
+        "list-survey-templates",
+        "GET",
+        "/v1/survey-templates",
+        SURVEY_STAFF,
+        across_tenants=None,
+    ),
+    Endpoint(
+        "revise-a-survey-template",
+        "PUT",
+        "/v1/survey-templates/{templateId}",
+        SURVEY_STAFF,
+        constant({"negativeThreshold": 3.0}),
+    ),
+    Endpoint("read-a-survey-template", "GET", "/v1/survey-templates/{templateId}", SURVEY_STAFF),
+    Endpoint("send-a-survey", "POST", "/v1/surveys", SURVEY_STAFF, survey_to_send),
+    Endpoint("list-surveys", "GET", "/v1/surveys", SURVEY_STAFF, across_tenants=None),
+    Endpoint(
+        "surveys-needing-action",
+        "GET",
+        "/v1/surveys/needs-action",
+        SURVEY_STAFF,
+        across_tenants=None,
+    ),
+    Endpoint("survey-stats", "GET", "/v1/surveys/stats", SURVEY_STAFF, across_tenants=None),
+    Endpoint("view-a-survey", "GET", "/v1/surveys/{surveyId}", SURVEY_STAFF),
+    Endpoint(
+        "log-contact",
+        "POST",
+        "/surveys/instances/{surveyId}/log-contact/",
+        SURVEY_STAFF,
+        constant({"contactNotes": "Called; apologised.", "outcome": "resolved"}),
+    ),
+    Endpoint(
+        "send-a-satisfaction-check",
+        "POST",
+        "/surveys/instances/{surveyId}/send-satisfaction/",
+        SURVEY_STAFF,
+    ),
+    Endpoint("view-a-feedback", "GET", "/v1/feedback/{feedbackId}", SURVEY_STAFF),
+    Endpoint(
+        "close-a-feedback",
+        "POST",
+        "/v1/feedback/{feedbackId}/close",
+        SURVEY_STAFF,
+        params=lambda c: {"feedbackId": c.closing_feedback},
+    ),
+    Endpoint(
+        "escalate-a-feedback",
+        "POST",
+        "/v1/feedback/{feedbackId}/escalate",
+        SURVEY_STAFF,
+        constant({"reason": "Asks for the head of department."}),
+    ),
     # Operations
     Endpoint(
         "read-projection-status", "GET", "/v1/admin/projections", admins(), across_tenants=None
@@ -350,9 +450,15 @@ def set_up_clinic(api: Api, name: str) -> Clinic:
         doctor_headers,
         json={"text": "Slower on the way down."},
     )
+    hospital_admin = api.staff(tenant, "HOSPITAL_ADMIN", "Hal", "Moss")
+    admin_headers = auth(HOSPITAL_ADMIN, hospital_admin, tenant)
+    template = str(new_template(api, admin_headers)["id"])
+    (survey, feedback), (_, closing_feedback) = (
+        open_check(api, admin_headers, template, patient) for _ in range(2)
+    )
     return Clinic(
         tenant=tenant,
-        hospital_admin=api.staff(tenant, "HOSPITAL_ADMIN", "Hal", "Moss"),
+        hospital_admin=hospital_admin,
         px_admin=api.staff(tenant, "PX_ADMIN", "Pia", "Nord"),
         doctor=doctor,
         colleague=api.staff(tenant, "DOCTOR", "Cole", "Berg"),
@@ -362,7 +468,21 @@ def set_up_clinic(api: Api, name: str) -> Clinic:
         conversation=conversations[0]["id"],
         workout=workout,
         open_workout=start_workout(api, patient_headers),
+        template=template,
+        survey=survey,
+        feedback=feedback,
+        closing_feedback=closing_feedback,
     )
+
+
+def open_check(
+    api: Api, admin_headers: dict[str, str], template: str, patient: str
+) -> tuple[str, str]:
+    """A negative survey of `patient`, contacted, and its open satisfaction check."""
+    sent = send(api, admin_headers, template, patient)
+    answer(api, sent["token"], NEGATIVE)
+    log_contact(api, admin_headers, sent["surveyId"])
+    return sent["surveyId"], send_check(api, admin_headers, sent["surveyId"])["feedbackId"]
 
 
 def start_workout(api: Api, patient_headers: dict[str, str]) -> str:
@@ -510,6 +630,9 @@ POSTGRES_SAMPLE = [
         "post-a-message",
         "save-a-note",
         "view-a-session",
+        "send-a-survey",
+        "log-contact",
+        "view-a-feedback",
     }
 ]
 
