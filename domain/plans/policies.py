@@ -42,13 +42,20 @@ def decide_session(event: Workout.Finalized) -> list[CompleteSession]:
     return [CompleteSession(event.originator_id)]
 
 
+def _plain(value: Any) -> Any:
+    """JSON-ready: ids as strings, times in ISO 8601 like the delivery's `occurredAt`."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
 def _fire(trigger: Trigger, event: Any, **data: Any) -> FireTrigger:
     return FireTrigger(
         trigger.value,
         event.originator_id,
         f"{event.originator_id}:{event.originator_version}",
         event.timestamp,
-        {k: str(v) if isinstance(v, uuid.UUID | datetime) else v for k, v in data.items()},
+        {k: _plain(v) for k, v in data.items()},
     )
 
 
