@@ -201,9 +201,10 @@ def _survey_loop(runtime: Runtime, demo: Demo) -> DemoSurveys:
     priya = Actor(demo.user("Priya Shah").user_id, Role.PX_ADMIN, tenant)
     sam = demo.user("Sam Carter").user_id
     lena = demo.user("Lena Novak").user_id
+    # Lena reads forms in Arabic (she chose it herself: PUT /v1/me/language).
     _run(
         runtime,
-        hana,
+        Actor(lena, Role.PATIENT, tenant),
         "language:Lena",
         lambda u: runtime.people.set_language(u, lena, "ar"),
     )
@@ -239,7 +240,7 @@ def _survey_loop(runtime: Runtime, demo: Demo) -> DemoSurveys:
     )
     _run(
         runtime,
-        priya,
+        hana,
         "survey:Sam:1:contact",
         lambda u: surveys.log_contact(
             u,
