@@ -93,7 +93,4 @@ def list_webhook_deliveries(
     can be redelivered at `POST /v1/admin/deliveries/{id}/redeliver`)."""
     _subscription(runtime, actor, webhookId)
     items, next_cursor = runtime.views.webhooks.deliveries(str(webhookId), cursor, limit)
-    page: dict[str, Any] = {"items": items}
-    if next_cursor is not None:
-        page["nextCursor"] = next_cursor
-    return page
+    return {"items": items, "nextCursor": next_cursor}
