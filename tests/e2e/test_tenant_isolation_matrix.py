@@ -71,6 +71,12 @@ NOT_IN_MATRIX = {
     "/v1/public/feedback/{token}/responses",
     "/public/surveys/{token}",
     "/public/feedback/{token}",
+    # One-shot transitions (a new draft to publish, a custom plan to promote, a pending
+    # enrollment to approve for every admitted cell): their isolation (another clinic's
+    # ids are 404) is tested in test_treatment_plans_api.
+    "/v1/treatment-plans/{planId}/publish",
+    "/v1/treatment-plans/{planId}/promote",
+    "/v1/enrollments/{enrollmentId}/approve",
 }
 
 
@@ -93,6 +99,10 @@ class Clinic:
     survey: str  # `patient`'s negative survey, contacted, with a satisfaction check open
     feedback: str  # that check
     closing_feedback: str  # the open check of a second such survey, which one case closes
+    exercise: str  # the clinic's own exercise
+    plan: str  # a published org library plan (in clinic) of `exercise`, version 1
+    enrollment: str  # `patient`'s active enrollment in `plan`; `patient` has library access
+    webhook: str  # a webhook subscription of the clinic
 
     @property
     def params(self) -> dict[str, str]:
@@ -101,6 +111,10 @@ class Clinic:
             "templateId": self.template,
             "surveyId": self.survey,
             "feedbackId": self.feedback,
+            "planId": self.plan,
+            "version": "1",
+            "enrollmentId": self.enrollment,
+            "webhookId": self.webhook,
             "staffId": self.target,
             "patientId": self.patient,
             "conversationId": self.conversation,
@@ -205,6 +219,28 @@ def only(*roles: Role) -> frozenset[Role]:
 
 NOT_A_PARTICIPANT = only(HOSPITAL_ADMIN, PX_ADMIN, PLATFORM_ADMIN)
 SURVEY_STAFF = only(HOSPITAL_ADMIN, PX_ADMIN)
+PLAN_READERS = only(PATIENT, DOCTOR, HOSPITAL_ADMIN, PLATFORM_ADMIN)
+ENROLLED = only(PATIENT, DOCTOR, HOSPITAL_ADMIN)  # the patient themself, the clinic's specialists
+# A public address: the default guard refuses loopback, private and link-local ones.
+WEBHOOK = {
+    "url": "https://93.184.215.14/careloop",
+    "events": ["treatment_plan.assigned"],
+    "secret": "whsec-matrix-0123456789abcdef",
+}
+
+
+def plan_content(exercise: str) -> dict[str, Any]:
+    """A plan's whole content, of one session of `exercise`."""
+    params = {"mode": "reps", "sets": 3, "reps": 10, "restBetweenSetsSeconds": 30}
+    return {
+        "title": "Knee rehab",
+        "type": "in_clinic",
+        "frequencyPerWeek": 2,
+        "durationWeeks": 4,
+        "visibility": "library",
+        "sessions": [{"title": "Day 1", "exercises": [{"exerciseId": exercise, "params": params}]}],
+    }
+
 
 ENDPOINTS = [
     # People, tenants, flags
@@ -403,6 +439,110 @@ ENDPOINTS = [
         SURVEY_STAFF,
         constant({"reason": "Asks for the head of department."}),
     ),
+    # Treatment plans
+    Endpoint(
+        "create-an-exercise",
+        "POST",
+        "/v1/exercises",
+        admins(DOCTOR),
+        constant({"name": "Squat", "bodyRegion": "knee"}),
+        across_tenants=None,
+    ),
+    Endpoint("list-exercises", "GET", "/v1/exercises", PLAN_READERS, across_tenants=None),
+    Endpoint(
+        "read-an-exercise",
+        "GET",
+        "/v1/exercises/{exerciseId}",
+        PLAN_READERS,
+        params=lambda c: {"exerciseId": c.exercise},
+    ),
+    Endpoint(
+        "edit-an-exercise",
+        "PUT",
+        "/v1/exercises/{exerciseId}",
+        admins(DOCTOR),
+        constant({"name": "Deep squat", "bodyRegion": "knee"}),
+        params=lambda c: {"exerciseId": c.exercise},
+    ),
+    Endpoint(
+        # A platform admin designs only global plans: an org plan is 403 for them. Another
+        # clinic's exercise is an unknown one, 422 naming `sessions`.
+        "design-a-plan",
+        "POST",
+        "/v1/treatment-plans",
+        only(DOCTOR, HOSPITAL_ADMIN),
+        lambda to, _me: plan_content(to.exercise) | {"scope": "org"},
+        across_tenants=422,
+    ),
+    Endpoint("read-a-plan", "GET", "/v1/treatment-plans/{planId}", PLAN_READERS),
+    Endpoint(
+        "edit-a-plan",
+        "PUT",
+        "/v1/treatment-plans/{planId}",
+        admins(DOCTOR),
+        lambda to, _me: plan_content(to.exercise),
+    ),
+    Endpoint("list-plan-versions", "GET", "/v1/treatment-plans/{planId}/versions", PLAN_READERS),
+    Endpoint(
+        "read-a-plan-version",
+        "GET",
+        "/v1/treatment-plans/{planId}/versions/{version}",
+        PLAN_READERS,
+    ),
+    Endpoint(
+        "clone-a-plan",
+        "POST",
+        "/v1/treatment-plans/{planId}/clone",
+        only(DOCTOR, HOSPITAL_ADMIN),
+        constant({}),
+    ),
+    Endpoint(
+        "plan-library",
+        "GET",
+        "/v1/treatment-plans/library",
+        PLAN_READERS,
+        across_tenants=None,
+    ),
+    Endpoint(
+        "assign-a-plan",
+        "POST",
+        "/v1/treatment-plans/{planId}/assign",
+        only(DOCTOR, HOSPITAL_ADMIN),
+        lambda to, _me: {"patientId": to.patient2},
+    ),
+    Endpoint("self-assign", "POST", "/v1/treatment-plans/{planId}/self-assign", only(PATIENT)),
+    Endpoint("pause-an-enrollment", "POST", "/v1/enrollments/{enrollmentId}/pause", ENROLLED),
+    Endpoint("resume-an-enrollment", "POST", "/v1/enrollments/{enrollmentId}/resume", ENROLLED),
+    Endpoint("read-an-enrollment", "GET", "/v1/enrollments/{enrollmentId}", ENROLLED),
+    Endpoint("read-progress", "GET", "/v1/enrollments/{enrollmentId}/progress", ENROLLED),
+    Endpoint(
+        "list-a-patients-enrollments", "GET", "/v1/patients/{patientId}/enrollments", ENROLLED
+    ),
+    Endpoint(
+        "set-a-service-plan",
+        "PUT",
+        "/v1/patients/{patientId}/service-plan",
+        only(HOSPITAL_ADMIN),
+        constant({"telerehabAccess": True, "libraryAccess": True, "active": True}),
+    ),
+    Endpoint("read-a-service-plan", "GET", "/v1/patients/{patientId}/service-plan", ENROLLED),
+    # Webhooks
+    Endpoint(
+        "create-a-webhook",
+        "POST",
+        "/v1/webhooks",
+        only(HOSPITAL_ADMIN),
+        constant(WEBHOOK),
+        across_tenants=None,
+    ),
+    Endpoint("list-webhooks", "GET", "/v1/webhooks", only(HOSPITAL_ADMIN), across_tenants=None),
+    Endpoint("read-a-webhook", "GET", "/v1/webhooks/{webhookId}", only(HOSPITAL_ADMIN)),
+    Endpoint(
+        "list-webhook-deliveries",
+        "GET",
+        "/v1/webhooks/{webhookId}/deliveries",
+        only(HOSPITAL_ADMIN),
+    ),
     # Operations
     Endpoint(
         "read-projection-status", "GET", "/v1/admin/projections", admins(), across_tenants=None
@@ -472,7 +612,35 @@ def set_up_clinic(api: Api, name: str) -> Clinic:
         survey=survey,
         feedback=feedback,
         closing_feedback=closing_feedback,
+        **set_up_plans(api, doctor_headers, admin_headers, patient),
     )
+
+
+def set_up_plans(
+    api: Api, doctor_headers: dict[str, str], admin_headers: dict[str, str], patient: str
+) -> dict[str, str]:
+    """An exercise, a published library plan of it, `patient` with library access and
+    enrolled in it, and a webhook subscription."""
+    exercise = api.ok("POST", "/v1/exercises", doctor_headers, 201, json={"name": "Squat"})["id"]
+    body = {"scope": "org", **plan_content(exercise)}
+    plan = api.ok("POST", "/v1/treatment-plans", doctor_headers, 201, json=body)["id"]
+    api.ok("POST", f"/v1/treatment-plans/{plan}/publish", doctor_headers)
+    access = {"telerehabAccess": True, "libraryAccess": True, "active": True}
+    api.ok("PUT", f"/v1/patients/{patient}/service-plan", admin_headers, json=access)
+    assigned = api.ok(
+        "POST",
+        f"/v1/treatment-plans/{plan}/assign",
+        doctor_headers,
+        201,
+        json={"patientId": patient},
+    )
+    webhook = api.ok("POST", "/v1/webhooks", admin_headers, 201, json=WEBHOOK)["id"]
+    return {
+        "exercise": str(exercise),
+        "plan": str(plan),
+        "enrollment": str(assigned["enrollmentId"]),
+        "webhook": str(webhook),
+    }
 
 
 def open_check(
@@ -633,6 +801,12 @@ POSTGRES_SAMPLE = [
         "send-a-survey",
         "log-contact",
         "view-a-feedback",
+        "design-a-plan",
+        "read-a-plan",
+        "assign-a-plan",
+        "read-an-enrollment",
+        "set-a-service-plan",
+        "read-a-webhook",
     }
 ]
 
