@@ -66,6 +66,11 @@ def _tenant(actor: Actor) -> str:
     return str(actor.tenant_id)
 
 
+def _page(rows: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+    """A page of rows, their nulls kept; `nextCursor` only when there is a next page."""
+    return {"items": rows, **({"nextCursor": next_cursor} if next_cursor else {})}
+
+
 def execute_with_token(
     runtime: Runtime,
     ctx: CommandContext,
@@ -210,7 +215,7 @@ def send_survey(body: NewSurvey, _: SurveyStaff, runtime: RuntimeDep, ctx: Comma
 @router.get(
     "/v1/surveys",
     response_model=SurveyPage,
-    response_model_exclude_none=True,
+    response_model_exclude_unset=True,
     dependencies=[SurveysCurrent],
 )
 def list_surveys(
@@ -226,13 +231,13 @@ def list_surveys(
     rows, next_cursor = runtime.views.surveys.surveys(
         _tenant(actor), negative, status, cursor, limit
     )
-    return {"items": rows, "nextCursor": next_cursor}
+    return _page(rows, next_cursor)
 
 
 @router.get(
     "/v1/surveys/needs-action",
     response_model=SurveyPage,
-    response_model_exclude_none=True,
+    response_model_exclude_unset=True,
     dependencies=[SurveysCurrent],
 )
 def surveys_needing_action(
@@ -241,7 +246,7 @@ def surveys_needing_action(
     """Every negative survey whose loop is still open and not waiting for the patient's
     satisfaction answer (escalated ones included, with their escalation), oldest first."""
     rows, next_cursor = runtime.views.surveys.needs_action(_tenant(actor), cursor, limit)
-    return {"items": rows, "nextCursor": next_cursor}
+    return _page(rows, next_cursor)
 
 
 @router.get(

@@ -685,6 +685,8 @@ def test_the_survey_list_filters_by_negativity_and_status_and_pages_newest_first
     row = desk.get(f"/v1/surveys?negative=true&minPosition={position}", head)["items"][0]
     assert {"id", "templateId", "patientId", "score", "isNegative", "status"} <= set(row)
     assert {"contacts", "followUpFeedbacks"} <= set(row)
+    [waiting] = desk.get("/v1/surveys?status=sent", head)["items"]
+    assert waiting["score"] is None and waiting["answeredAt"] is None  # nulls are kept
     for query in ("?status=lost", "?limit=0", "?limit=201", "?negative=maybe"):
         assert_problem(api.client.get(f"/v1/surveys{query}", headers=desk.admin_h), 422)
 
