@@ -551,7 +551,7 @@ def test_a_receiver_that_answers_too_late_is_a_transient_timeout(receiver: Recei
     result = a_sender(timeout=0.2).send(claim_to(receiver.url))
 
     assert (result.ok, result.permanent) == (False, False)
-    assert result.error is not None and result.error.startswith("ReadTimeout")
+    assert result.error is not None and result.error.startswith("TimeoutError")
 
 
 def test_a_refused_connection_is_transient() -> None:
@@ -561,7 +561,7 @@ def test_a_refused_connection_is_transient() -> None:
     result = a_sender().send(claim_to(stopped.url))
 
     assert (result.ok, result.permanent) == (False, False)
-    assert result.error is not None and result.error.startswith("ConnectError")
+    assert result.error is not None and result.error.startswith("ConnectionRefusedError")
 
 
 def test_a_subscription_gone_fails_for_good_and_nothing_is_sent(receiver: Receiver) -> None:
@@ -584,3 +584,18 @@ def test_a_payload_that_makes_no_body_fails_for_good_without_connecting(
     assert (result.ok, result.permanent) == (False, True)
     assert result.error is not None and result.error.startswith("invalid webhook payload")
     assert receiver.requests == []
+
+
+def test_the_urls_path_and_query_are_sent_as_given_and_anything_unsafe_percent_encoded(
+    receiver: Receiver,
+) -> None:
+    receiver.fail_first = 0
+    # (urlsplit drops CR and LF itself; what is left is encoded, so no header is injected.)
+    url = f"http://127.0.0.1:{receiver.port}/hooks/careloop?clinic=riverside&note=a bé\r\nX: 1"
+
+    result = a_sender().send(claim_to(url))
+
+    assert result.ok, result.error
+    [seen] = receiver.accepted
+    assert seen.path == "/hooks/careloop?clinic=riverside&note=a%20b%C3%A9X:%201"
+    assert "X" not in seen.headers

@@ -404,3 +404,27 @@ def test_https_to_the_vetted_ip_sends_the_hostname_as_sni_and_checks_the_certifi
     assert (mismatch.ok, mismatch.permanent) == (False, False)
     assert mismatch.error is not None and "CERTIFICATE_VERIFY_FAILED" in mismatch.error
     assert len(receiver.requests) == 1
+
+
+class Stub:
+    """A guard that only answers yes or no, as the domain's `UrlGuard` protocol asks."""
+
+    def __init__(self, refusal: str | None) -> None:
+        self.answer = refusal
+
+    def refusal(self, url: str) -> str | None:
+        return self.answer
+
+
+def test_a_guard_that_only_answers_refusal_is_still_asked_at_every_attempt(
+    receiver: Receiver,
+) -> None:
+    refused = WebhookSender(lambda _: SECRET, Stub("not on the allow list")).send(
+        claim_to(receiver.url)
+    )
+    allowed = WebhookSender(lambda _: SECRET, Stub(None)).send(claim_to(receiver.url))
+
+    assert (refused.ok, refused.permanent) == (False, True)
+    assert refused.error == "address refused: not on the allow list"
+    assert allowed.ok, allowed.error
+    assert len(receiver.requests) == 1

@@ -7,24 +7,27 @@ reach into its own network (SSRF); `CARELOOP_WEBHOOK_ALLOW_PRIVATE=true` lifts t
 for development. The domain asks it at subscription (domain/webhooks/application.py); the
 sender asks it again at every attempt.
 
-`WebhookSender` POSTs one signed request per claimed attempt with httpx, to the address
-the guard vetted in that same attempt: the URL's host is swapped for the vetted IP, and
-the `Host` header and the TLS server name (SNI and certificate check) stay the URL's
-hostname. Nothing resolves the name a second time, so a DNS answer that changes between
-the check and the connection (DNS rebinding) cannot redirect a delivery.
+`WebhookSender` POSTs one signed request per claimed attempt with the standard library's
+`http.client`, over a socket it opens itself to the address the guard vetted in that same
+attempt; the `Host` header and the TLS server name (SNI, and the name the certificate
+must match) stay the URL's hostname. Nothing resolves the name a second time, so a DNS
+answer that changes between the check and the connection (DNS rebinding) cannot redirect
+a delivery. No HTTP library is needed for one POST whose answer is only a status code,
+and none could make it plainer where the socket goes (decision 0023).
 
 What a failure means is decided here; how often and when to retry is the Delivery
 aggregate's backoff (domain/outbox/delivery.py):
 
 - 2xx: sent, the status code is the receipt;
-- 408, 429, 5xx, timeouts, refused or broken connections, a host that does not resolve
-  (DNS outages pass): transient;
+- 408, 429, 5xx, timeouts, refused or broken connections, TLS failures, a host that does
+  not resolve (DNS outages pass): transient;
 - any other status (3xx included: redirects are not followed), an address the guard
   refuses, a subscription gone (no secret), a payload that makes no body: permanent.
 """
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import socket
@@ -34,8 +37,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
-
-import httpx
+from urllib.parse import quote, urlsplit
 
 from domain.outbox.application import Claim, SendResult
 from domain.webhooks.application import UrlGuard
@@ -52,6 +54,9 @@ _PORTS = {"http": 80, "https": 443}
 # The receiver is busy or down for a moment: worth another attempt after the backoff.
 _TRANSIENT_STATUS = frozenset({408, 429})
 _MAX_LOGGED = 200
+# Printable ASCII stays as the URL has it; anything else in a path or query (spaces,
+# control characters, non-ASCII) is percent-encoded, so it cannot break the request line.
+_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list[tuple[Any, ...]]]
@@ -71,13 +76,19 @@ class AddressRefusedError(Exception):
 
 @dataclass(frozen=True)
 class VettedAddress:
-    """Where one request may go: the URL, and the addresses its host resolved to, every
-    one of them checked. Connect to these, never to a fresh resolution of the name."""
+    """Where one request may go: the URL's parts, and the addresses its host resolved
+    to, every one of them checked. Connect to these, never to a fresh resolution."""
 
-    url: httpx.URL
-    hostname: str  # ASCII (IDNA), without brackets: for the TLS server name
+    scheme: str
+    hostname: str  # ASCII (IDNA), lowercase, without brackets: the TLS server name
     port: int
+    target: str  # path and query, as sent in the request line
     addresses: tuple[str, ...]
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return host if self.port == _PORTS[self.scheme] else f"{host}:{self.port}"
 
 
 @runtime_checkable
@@ -104,24 +115,28 @@ class PublicAddressGuard:
         """Resolves the URL's host once and checks every address it resolved to; raises
         AddressRefusedError with a short reason, or returns what to connect to."""
         try:
-            parsed = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError, ValueError):
+            parts = urlsplit(url)
+            port = parts.port  # ValueError for a port out of range
+            hostname = (parts.hostname or "").encode("idna").decode("ascii")
+        except (UnicodeError, ValueError):
             raise AddressRefusedError("not a valid URL") from None
-        if parsed.scheme not in _PORTS:
+        scheme = parts.scheme.lower()
+        if scheme not in _PORTS:
             raise AddressRefusedError("only http and https URLs may be called")
-        hostname = parsed.raw_host.decode("ascii")
         if not hostname:
             raise AddressRefusedError("the URL has no host")
-        port = parsed.port or _PORTS[parsed.scheme]
+        port = port or _PORTS[scheme]
         addresses = self._resolve(hostname, port)
         if not self.allow_private:
             for address in addresses:
                 kind = forbidden_kind(_ip(address))
-                if kind is not None:
-                    if address == hostname:  # a literal IP in the URL
-                        raise AddressRefusedError(f"{address} is {kind}")
-                    raise AddressRefusedError(f"{hostname} resolves to {address}, {kind}")
-        return VettedAddress(parsed, hostname, port, addresses)
+                if kind is None:
+                    continue
+                if address == hostname:  # a literal IP in the URL
+                    raise AddressRefusedError(f"{address} is {kind}")
+                raise AddressRefusedError(f"{hostname} resolves to {address}, {kind}")
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return VettedAddress(scheme, hostname, port, quote(target, _TARGET_SAFE), addresses)
 
     def _resolve(self, hostname: str, port: int) -> tuple[str, ...]:
         try:
@@ -173,6 +188,22 @@ def forbidden_kind(ip: IPAddress) -> str | None:
     return None
 
 
+class _VettedHTTPSConnection(http.client.HTTPSConnection):
+    """TCP to the vetted IP (`host`), TLS for the URL's hostname: the SNI and the name
+    the certificate must match are `server_hostname`, not the IP."""
+
+    def __init__(
+        self, ip: str, port: int, server_hostname: str, timeout: float, tls: ssl.SSLContext
+    ) -> None:
+        super().__init__(ip, port, timeout=timeout, context=tls)
+        self.server_hostname = server_hostname
+        self.tls = tls
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self.tls.wrap_socket(self.sock, server_hostname=self.server_hostname)
+
+
 class _Failed(Exception):
     def __init__(self, error: str, permanent: bool) -> None:
         super().__init__(error)
@@ -210,15 +241,13 @@ class WebhookSender:
         try:
             status = self._send(claim)
         except _Failed as failed:
-            return SendResult(
-                ok=False, error=failed.error[:_MAX_LOGGED], permanent=failed.permanent
-            )
+            error = failed.error[:_MAX_LOGGED]
+            return SendResult(ok=False, error=error, permanent=failed.permanent)
         return SendResult(ok=True, receipt=(str(status),))
 
     def _send(self, claim: Claim) -> int:
         if not claim.addresses:
             raise _Failed("no URL to send to", permanent=True)
-        url = claim.addresses[0]
         try:
             body = webhook_body(claim.payload)
         except (KeyError, TypeError, ValueError) as e:
@@ -226,13 +255,13 @@ class WebhookSender:
         secret = self.secret_of(claim.delivery_id)
         if secret is None:
             raise _Failed("the subscription is gone: no secret to sign with", permanent=True)
-        vetted = self._vet(url)
+        vetted = self._vet(claim.addresses[0])
         timestamp = int(self.now())
         headers = {
+            # The URL's host and port as the receiver knows them, whatever IP we reach.
+            "Host": vetted.host_header,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            # The URL's host and port as the receiver knows them, whatever IP we reach.
-            "Host": vetted.url.netloc.decode("ascii"),
             DELIVERY_HEADER: str(claim.delivery_id),
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: signature(secret, timestamp, body),
@@ -244,8 +273,8 @@ class WebhookSender:
         try:
             if isinstance(self.guard, AddressVetter):
                 return self.guard.vet(url)
-            # A guard that only answers yes or no (a test's stub): ask it, then let the
-            # operating system resolve the name as usual.
+            # A guard that only answers yes or no (a test's stub): ask it, then resolve
+            # the name once more for the address.
             refusal = self.guard.refusal(url)
             if refusal is not None:
                 raise AddressRefusedError(refusal)
@@ -256,40 +285,40 @@ class WebhookSender:
             raise _Failed(f"address refused: {refused.reason}", permanent=True) from None
 
     def _post(self, vetted: VettedAddress, headers: Mapping[str, str], body: bytes) -> int:
-        # One client per attempt, never pooled: a pooled connection is keyed by the IP it
-        # went to, and could be reused for another hostname sharing that IP. trust_env is
-        # off so that no proxy from the environment resolves the name again.
-        with httpx.Client(
-            timeout=self.timeout,
-            follow_redirects=False,
-            trust_env=False,
-            verify=self.tls if self.tls is not None else True,
-        ) as client:
-            last: httpx.ConnectError | None = None
-            for address in vetted.addresses:
-                request = client.build_request(
-                    "POST",
-                    vetted.url.copy_with(host=address.split("%", 1)[0]),
-                    headers=headers,
-                    content=body,
-                    # httpcore's TLS server name: SNI and the certificate's hostname check.
-                    extensions={"sni_hostname": vetted.hostname},
-                )
+        last: OSError | None = None
+        for address in vetted.addresses:
+            connection = self._connection(vetted, address.split("%", 1)[0])
+            try:
                 try:
-                    # Streamed and closed unread: only the status matters, whatever the
-                    # size of the body.
-                    response = client.send(request, stream=True)
-                except httpx.ConnectError as e:
-                    # Refused or unreachable: nothing was sent, try the next vetted
+                    connection.connect()
+                except (ssl.SSLError, TimeoutError):
+                    raise  # the attempt ends: below
+                except OSError as e:
+                    # Refused or unreachable: nothing was sent; try the next vetted
                     # address (a name with IPv6 and IPv4 addresses, one of them down).
                     last = e
                     continue
-                except httpx.HTTPError as e:  # timeouts, broken connections, protocol
-                    raise _Failed(_exception_error(e), permanent=False) from None
-                response.close()
-                return _status(response)
-            assert last is not None  # vet() never returns without an address
-            raise _Failed(_exception_error(last), permanent=False)
+                # `Host` is in the headers, so http.client adds none of its own. A
+                # redirect is a status like any other: nothing follows it.
+                connection.request("POST", vetted.target, body, dict(headers))
+                # Only the status matters: the body is never read, whatever its size.
+                response = connection.getresponse()
+                return _status(response.status, response.reason)
+            except (OSError, http.client.HTTPException) as e:
+                # Timeouts, TLS, resets, a malformed answer: whether it arrived is unknown.
+                raise _Failed(_exception_error(e), permanent=False) from None
+            finally:
+                connection.close()
+        assert last is not None  # vet() never returns without an address
+        raise _Failed(_exception_error(last), permanent=False)
+
+    def _connection(self, vetted: VettedAddress, ip: str) -> http.client.HTTPConnection:
+        """A connection to `ip` itself: http.client connects to the host it is given, and
+        an IP needs no resolving. One per attempt, never pooled."""
+        if vetted.scheme == "https":
+            tls = self.tls or ssl.create_default_context()
+            return _VettedHTTPSConnection(ip, vetted.port, vetted.hostname, self.timeout, tls)
+        return http.client.HTTPConnection(ip, vetted.port, timeout=self.timeout)
 
 
 def webhook_body(payload: Mapping[str, Any]) -> bytes:
@@ -303,14 +332,11 @@ def webhook_body(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _status(response: httpx.Response) -> int:
-    status = response.status_code
+def _status(status: int, reason: str) -> int:
     if 200 <= status < 300:
         return status
     transient = status in _TRANSIENT_STATUS or status >= 500
-    error = f"HTTP {status}"
-    if response.reason_phrase:
-        error += f" {response.reason_phrase}"
+    error = f"HTTP {status} {reason}".rstrip()
     if 300 <= status < 400:
         error += " (redirects are not followed)"
     raise _Failed(error, permanent=not transient)
