@@ -23,10 +23,22 @@ from tests.support.services import require
 CHROMIUM = "/usr/bin/chromium"
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 PHONE = {"width": 390, "height": 844}
-QUESTIONS = [
-    {"id": "care", "text": "How satisfied are you with your treatment?"},
-    {"id": "staff", "text": "How well did our staff listen to you?"},
-    {"id": "booking", "text": "How easy was it to get an appointment?"},
+QUESTIONS: list[dict[str, Any]] = [
+    {
+        "id": "care",
+        "text": "How satisfied are you with your treatment?",
+        "translations": {"ar": "ما مدى رضاك عن علاجك؟"},
+    },
+    {
+        "id": "staff",
+        "text": "How well did our staff listen to you?",
+        "translations": {"ar": "إلى أي مدى استمع إليك فريقنا؟"},
+    },
+    {
+        "id": "booking",
+        "text": "How easy was it to get an appointment?",
+        "translations": {"ar": "ما مدى سهولة الحصول على موعد؟"},
+    },
 ]
 
 
@@ -142,7 +154,7 @@ class Clinic:
         )["id"]
         self.post(f"/v1/staff/{doctor_id}/approve", platform, None)
         self.admin = auth(Role.HOSPITAL_ADMIN, admin_id, self.tenant)
-        self.patient_id = self.post(
+        self.patient_id: str = self.post(
             "/v1/patients/invite",
             auth(Role.DOCTOR, doctor_id, self.tenant),
             {
@@ -157,8 +169,10 @@ class Clinic:
             {"name": "After your visit", "questions": QUESTIONS},
         )["id"]
 
-    def post(self, path: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
-        response = self.http.post(path, headers=headers, json=body)
+    def post(
+        self, path: str, headers: dict[str, str], body: Any, method: str = "POST"
+    ) -> dict[str, Any]:
+        response = self.http.request(method, path, headers=headers, json=body)
         assert response.status_code < 300, (path, response.status_code, response.text)
         answer: dict[str, Any] = response.json()
         self.position = max(self.position, int(answer.get("position", 0)))
@@ -255,5 +269,28 @@ def test_the_patient_rates_the_satisfaction_check_in_the_browser_once(
 
     assert phone.open(link) == 410
     assert phone.heading() == "Already answered"
+    assert phone.off_loopback() == []
+    assert phone.errors == []
+
+
+def test_a_patient_who_reads_arabic_gets_the_form_right_to_left_in_arabic(
+    server: Server, clinic: Clinic, phone: Phone
+) -> None:
+    patient = auth(Role.PATIENT, clinic.patient_id, clinic.tenant)
+    clinic.post("/v1/me/language", patient, {"language": "ar"}, method="PUT")
+    sent = clinic.send()
+
+    assert phone.open(f"{server.base_url}/public/surveys/{sent['token']}") == 200
+    html = phone.page.locator("html")
+    assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("ar", "rtl")
+    for question in QUESTIONS:
+        assert phone.page.get_by_text(question["translations"]["ar"]).is_visible()
+    assert phone.fits_the_screen()
+    for question in QUESTIONS:
+        phone.choose(f"answers.{question['id']}", 5)
+    assert phone.submit("إرسال الإجابات") == 200
+
+    assert phone.heading() == "شكرًا لك"
+    assert clinic.get(f"/v1/surveys/{sent['surveyId']}")["language"] == "ar"
     assert phone.off_loopback() == []
     assert phone.errors == []
