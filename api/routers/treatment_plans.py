@@ -109,9 +109,13 @@ def visible_plan(runtime: Runtime, actor: Actor, plan_id: uuid.UUID) -> dict[str
 
 
 def with_live_exercises(
-    runtime: Runtime, content: dict[str, Any] | None, cache: dict[str, Any] | None = None
+    runtime: Runtime,
+    actor: Actor,
+    content: dict[str, Any] | None,
+    cache: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The content with each exercise's live content beside its reference."""
+    """The content with each exercise's live content beside its reference (null for an
+    exercise the caller may not see: another clinic's never shows)."""
     if content is None:
         return None
     live = {} if cache is None else cache
@@ -124,7 +128,7 @@ def with_live_exercises(
                 row = runtime.views.plans.exercise(exercise_id)
                 live[exercise_id] = (
                     None
-                    if row is None
+                    if row is None or not _may_see_tenant(actor, row.get("tenantId"))
                     else {
                         "name": row["name"],
                         "bodyRegion": row.get("bodyRegion"),
@@ -170,8 +174,8 @@ def get_plan(planId: uuid.UUID, actor: Reader, runtime: RuntimeDep) -> Any:
         latest = runtime.views.plans.version(row["id"], row["latestVersion"])
         row["draft"] = None
         row["current"] = None if latest is None else latest["snapshot"]
-    row["draft"] = with_live_exercises(runtime, row.get("draft"), cache)
-    row["current"] = with_live_exercises(runtime, row.get("current"), cache)
+    row["draft"] = with_live_exercises(runtime, actor, row.get("draft"), cache)
+    row["current"] = with_live_exercises(runtime, actor, row.get("current"), cache)
     return row
 
 
@@ -201,7 +205,7 @@ def get_plan_version(
     row = runtime.views.plans.version(str(planId), version)
     if row is None:
         raise NotFoundError(f"No version {version} of treatment plan {planId}.")
-    return {**row, "snapshot": with_live_exercises(runtime, row["snapshot"])}
+    return {**row, "snapshot": with_live_exercises(runtime, actor, row["snapshot"])}
 
 
 # -- designing ------------------------------------------------------------------------------

@@ -190,7 +190,8 @@ class PlanExerciseOut(CamelOut):
     exercise_id: uuid.UUID
     params: ParamsOut
     exercise: LiveExercise | None = Field(
-        default=None, description="The exercise's live content; null if it is gone."
+        default=None,
+        description="The exercise's live content; null if the caller may not see it.",
     )
 
 

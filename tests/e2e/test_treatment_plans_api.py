@@ -605,6 +605,16 @@ def test_a_global_plan_is_the_platform_admins_and_an_org_plan_a_clinics_403(
     assert world.assign(plan)["status"] == "active"
 
 
+def test_a_clinics_exercise_in_a_global_plan_never_shows_to_another_clinic(world: World) -> None:
+    own = world.exercise(name="Riverside squat")
+    plan = world.published(world.platform_h, body=plan_body(own, scope="global"))
+    [mine] = world.read(f"{PLANS}/{plan}/versions/1", world.maya_h)["snapshot"]["sessions"]
+    [theirs] = world.read(f"{PLANS}/{plan}/versions/1", world.olga_h)["snapshot"]["sessions"]
+    assert mine["exercises"][0]["exercise"]["name"] == "Riverside squat"
+    assert theirs["exercises"][0]["exerciseId"] == own
+    assert theirs["exercises"][0]["exercise"] is None
+
+
 @pytest.mark.parametrize("role", [Role.PX_ADMIN, Role.PATIENT])
 def test_px_admins_and_patients_may_not_design_plans_403(world: World, role: Role) -> None:
     headers = world.pia_h if role is Role.PX_ADMIN else world.sam_h
