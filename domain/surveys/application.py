@@ -380,8 +380,13 @@ class Surveys:
             return LoopClosed(check.id, survey.id, survey.status.value)
         if survey.is_closed:
             raise SurveyStateError("The survey's loop was closed with another feedback.")
+        waiting = survey.open_check
         check.close(uow.actor.user_id, uow.now)
         survey.close(check.id, uow.actor.user_id, uow.now)
+        if waiting is not None and waiting != check.id:
+            # Closed through an earlier feedback while a newer check waits for the patient:
+            # closing the loop closes that check too (no reminder, no answer after it).
+            uow.get(Feedback, waiting, "feedback").close(uow.actor.user_id, uow.now)
         return LoopClosed(check.id, survey.id, survey.status.value)
 
     def escalate(self, uow: UnitOfWork, feedback_id: uuid.UUID, reason: str) -> LoopEscalated:
@@ -406,6 +411,8 @@ class Surveys:
         hospital and PX admin of the tenant."""
         survey = uow.get(SurveyInstance, survey_id, "survey")
         assert survey.tenant_id is not None and survey.score is not None
+        if survey.is_closed:
+            return FollowUpOutcome("closed")  # closed before the alert went out
         patient = uow.get(Patient, survey.patient_id, "patient")
         note = negative_survey_alert(patient.full_name, survey.template.name, survey.score)
         alerted = []

@@ -17,7 +17,7 @@ from eventsourcing.domain import event
 from domain.shared.aggregate import CareLoopAggregate
 from domain.shared.deadlines import Deadline, SetsDeadline
 from domain.surveys.errors import InvalidAnswersError, LinkGoneError, SurveyStateError
-from domain.surveys.survey import COMMENT_MAX, REASON_MAX, required_text
+from domain.surveys.survey import COMMENT_MAX, ESCALATION_RATING, REASON_MAX, required_text
 from domain.surveys.template import SCALE_MAX, SCALE_MIN
 
 SATISFACTION_CHECK = "satisfaction_check"
@@ -190,7 +190,7 @@ class Feedback(CareLoopAggregate):
         if errors:
             raise InvalidAnswersError("The answer is not valid.", errors=errors)
         assert isinstance(rating, int)
-        flagged = rating <= 2
+        flagged = rating <= ESCALATION_RATING
         self._answered(
             rating=rating,
             comment=comment if comment and comment.strip() else None,

@@ -251,7 +251,7 @@ class SurveyInstance(CareLoopAggregate):
         if not self.is_negative:
             raise SurveyStateError(f"Only a negative survey has {action}.")
         if self.is_closed:
-            raise SurveyStateError(f"This survey's loop is closed; no {action} now.")
+            raise SurveyStateError(f"This survey's loop is closed: it has no {action} now.")
 
     def log_contact(self, by: uuid.UUID, notes: str, outcome: str, at: datetime) -> Contact:
         """Appends a contact (every contact stays in the history); 422 for blank notes or
