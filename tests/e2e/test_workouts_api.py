@@ -153,13 +153,19 @@ def clinic(
 
 def test_a_patient_starts_a_workout_201_with_its_id_and_position(clinic: Clinic) -> None:
     before = clinic.head()
-    body = {"enrollmentId": str(uuid.uuid4()), "sessionId": str(uuid.uuid4()), "exercises": PLAN}
-    response = clinic.send("POST", WORKOUTS, clinic.sam, json=body)
+    response = clinic.send("POST", WORKOUTS, clinic.sam, json={"exercises": PLAN})
     assert response.status_code == 201, response.text
     started = response.json()
     assert set(started) == {"workoutId", "position"}
     uuid.UUID(started["workoutId"])
     assert started["position"] > before
+
+
+def test_a_workout_naming_no_enrollment_of_the_patient_is_422(clinic: Clinic) -> None:
+    body = {"enrollmentId": str(uuid.uuid4()), "sessionId": str(uuid.uuid4()), "exercises": PLAN}
+    response = clinic.send("POST", WORKOUTS, clinic.sam, json=body)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["enrollmentId"]
 
 
 def test_starting_a_workout_needs_a_token_401(clinic: Clinic) -> None:
@@ -499,10 +505,8 @@ def test_the_session_viewer_shows_prescribed_vs_actual_targets_vs_scores_and_eve
     assigned = api.ok(
         "POST", "/v2/doctor/patients/assign", clinic.tomas_h, json={"patientId": clinic.patient2}
     )
-    enrollment, session = str(uuid.uuid4()), str(uuid.uuid4())
-    workout = clinic.start(
-        clinic.kim, {"enrollmentId": enrollment, "sessionId": session, "exercises": PLAN}
-    )
+    # A workout of a plan session is the treatment plans' tests' (it needs an enrollment).
+    workout = clinic.start(clinic.kim, {"exercises": PLAN})
     api.ok(
         "PUT",
         record(workout),
@@ -533,7 +537,7 @@ def test_the_session_viewer_shows_prescribed_vs_actual_targets_vs_scores_and_eve
         clinic.tenant,
         clinic.patient2,
     )
-    assert (view["enrollmentId"], view["sessionId"]) == (enrollment, session)
+    assert (view["enrollmentId"], view["sessionId"]) == (None, None)
     assert view["startedAt"] <= view["finalizedAt"]
     squat, plank = view["exercises"]
     assert {k: squat[k] for k in squat if k != "therapistNotes"} == {
