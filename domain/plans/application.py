@@ -143,18 +143,25 @@ class Plans:
         exercise.edit(name, body_region, description, video_url, uow.now)
         return ExerciseSaved(exercise.id)
 
-    def _check_exercises(self, uow: UnitOfWork, content: PlanContent) -> None:
+    def _check_exercises(
+        self, uow: UnitOfWork, content: PlanContent, tenant_id: uuid.UUID | None
+    ) -> None:
+        """Every exercise is in the library the plan may use: the global exercises, and
+        the plan's clinic's own (a global plan uses global exercises only). Any other id,
+        another clinic's included, is unknown: 404, as every id in a body."""
         ids = sorted(content.exercise_ids())
         uow.preload(ids)
-        unknown = [i for i in ids if uow.find(Exercise, i, shared=True) is None]
+        unknown = [
+            i
+            for i in ids
+            if (e := uow.find(Exercise, i, shared=True)) is None
+            or e.tenant_id not in (None, tenant_id)
+        ]
         if unknown:
-            raise InvalidPlanError(
-                "Every exercise must be in the library the caller can use; these are not: "
-                + ", ".join(map(str, unknown)),
-                errors=[
-                    {"field": "sessions", "value": str(i), "message": "unknown exercise"}
-                    for i in unknown
-                ],
+            raise NotFoundError(
+                "No exercise in the library this plan may use with id "
+                + ", ".join(map(str, unknown))
+                + "."
             )
 
     # -- designing plans ----------------------------------------------------------------
@@ -179,7 +186,7 @@ class Plans:
             raise ForbiddenError(
                 "Global plans are the platform admin's; org and custom plans a clinic's."
             )
-        self._check_exercises(uow, content)
+        self._check_exercises(uow, content, actor.tenant_id)
         if patient_id is not None:
             uow.get(Patient, patient_id, "patient")
         plan = TreatmentPlan.design(
@@ -192,7 +199,7 @@ class Plans:
         """Replaces the draft, or starts a new one on a published plan; published versions
         never change."""
         plan = uow.get(TreatmentPlan, plan_id, "treatment plan")
-        self._check_exercises(uow, content)
+        self._check_exercises(uow, content, plan.tenant_id)
         plan.edit(content, uow.now)
         return PlanSaved(plan.id)
 

@@ -466,13 +466,12 @@ ENDPOINTS = [
     ),
     Endpoint(
         # A platform admin designs only global plans: an org plan is 403 for them. Another
-        # clinic's exercise is an unknown one, 422 naming `sessions`.
+        # clinic's exercise in the body is an unknown one: 404, as every id in a body.
         "design-a-plan",
         "POST",
         "/v1/treatment-plans",
         only(DOCTOR, HOSPITAL_ADMIN),
         lambda to, _me: plan_content(to.exercise) | {"scope": "org"},
-        across_tenants=422,
     ),
     Endpoint("read-a-plan", "GET", "/v1/treatment-plans/{planId}", PLAN_READERS),
     Endpoint(
