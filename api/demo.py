@@ -15,6 +15,7 @@ from rich.table import Table
 
 from api.auth import mint_token
 from api.commands import to_json
+from api.demo_plans import DemoPlans, load_plans, print_plans
 from bootstrap.runtime import Runtime
 from domain.people.flags import Flag
 from domain.people.staff import StaffType
@@ -73,6 +74,7 @@ class Demo:
     users: list[DemoUser] = field(default_factory=list)
     workout_id: uuid.UUID | None = None
     surveys: DemoSurveys | None = None
+    plans: DemoPlans | None = None
 
     def user(self, name: str) -> DemoUser:
         return next(u for u in self.users if u.name == name)
@@ -368,6 +370,7 @@ def load_demo(runtime: Runtime) -> Demo:
     )
 
     demo.surveys = _survey_loop(runtime, demo)
+    demo.plans = load_plans(runtime, tenant_id, {u.name: u.user_id for u in demo.users})
 
     settings = runtime.settings
     for user in demo.users:
@@ -396,6 +399,8 @@ def print_demo(console: Console, demo: Demo) -> None:
             "that he rated 4/5."
         )
         print(f"Survey link (Sam, unanswered): {s.fresh_link}")
+    if demo.plans:
+        print_plans(console, demo.plans)
     console.print('Tokens (use as: curl -H "Authorization: Bearer $TOKEN" ...):')
     for user in demo.users:
         # Plain print: a token must never be wrapped or cut to fit the terminal.
