@@ -110,6 +110,16 @@ def _done(completion: dict[str, Any]) -> Done:
     dependencies=[PlansCurrent, DirectoryCurrent],
     responses=errors(_NOT_FOUND),
 )
+def _as_of(row: dict[str, Any], now: datetime) -> datetime:
+    """Progress of an enrollment that ended stops at its end: a finished plan viewed
+    weeks later keeps its rate and streak (docs/decisions/0022-treatment-plans.md)."""
+    if row["status"] == "completed" and row["completions"]:
+        return min(now, datetime.fromisoformat(row["completions"][-1]["completedAt"]))
+    if row["status"] == "expired" and row.get("endsAt"):
+        return min(now, datetime.fromisoformat(row["endsAt"]))
+    return now
+
+
 def enrollment_progress(enrollmentId: uuid.UUID, actor: Participant, runtime: RuntimeDep) -> Any:
     """Progress in the patient's timezone, weeks starting on Monday: completed vs expected
     this week (`expectedThisWeek` is the plan's frequency, the first week included), the
@@ -123,7 +133,7 @@ def enrollment_progress(enrollmentId: uuid.UUID, actor: Participant, runtime: Ru
         timezone,
         row["frequencyPerWeek"],
         None if started is None else datetime.fromisoformat(started),
-        runtime.clock.now(),
+        _as_of(row, runtime.clock.now()),
     )
     return {
         "completedThisWeek": result.completed_this_week,

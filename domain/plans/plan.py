@@ -137,8 +137,8 @@ class TreatmentPlan(CareLoopAggregate):
         """Replaces the draft; on a published plan with no draft, starts a new one. The
         published versions never change."""
         validate(content)
-        if content == self.draft:
-            return
+        if content == (self.draft if self.draft is not None else self.current):
+            return  # nothing changes: a published plan starts no identical draft
         self._edited(content=content, timestamp=at)
 
     @event(DraftEdited)

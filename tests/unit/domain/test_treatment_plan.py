@@ -373,3 +373,14 @@ def test_only_a_custom_plan_can_be_promoted(scope: Scope) -> None:
 def test_a_promoted_plan_replays_as_an_org_plan() -> None:
     plan = given(a_plan(patient_id=PATIENT), published(), lambda p: p.promote(ADMIN, T2))
     assert (plan.scope, plan.patient_id) == (Scope.ORG, None)
+
+
+def test_saving_a_published_plan_unchanged_starts_no_identical_draft() -> None:
+    plan = given(a_plan(), published())
+
+    plan.edit(content(), T2)
+
+    assert new_events(plan) == []
+    assert plan.draft is None
+    with pytest.raises(PlanStateError):
+        plan.publish(T3)
