@@ -225,14 +225,16 @@ def test_a_wakeup_for_a_time_the_check_never_had_does_nothing() -> None:
     assert new_events(check) == []
 
 
-@pytest.mark.parametrize("history", [(reminded,), (reminded, expired)], ids=["remind", "expire"])
-def test_a_duplicate_wakeup_fires_once(history: tuple[Step, ...]) -> None:
-    check = given(a_check(), *history)
-    for scheduled in (REMIND, EXPIRES):
-        check.elapse(scheduled, scheduled)
-    assert names(new_events(check)) == ([] if len(history) == 2 else ["Feedback.Expired"])
-    check = given(a_check(), *history, *history[-1:])
-    assert check.reminded
+def test_a_duplicate_reminder_wakeup_reminds_once() -> None:
+    check = given(a_check(), reminded)
+    check.elapse(REMIND, REMIND + SECOND)
+    assert new_events(check) == []
+
+
+def test_a_duplicate_expiry_wakeup_expires_once() -> None:
+    check = given(a_check(), reminded, expired)
+    check.elapse(EXPIRES, EXPIRES + SECOND)
+    assert new_events(check) == []
 
 
 # -- no reminder after an answer ----------------------------------------------------------

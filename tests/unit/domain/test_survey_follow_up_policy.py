@@ -274,6 +274,13 @@ def test_an_admin_who_joins_later_is_alerted_by_a_retry_and_nobody_else_again(
     assert queued(events) == [(PUSH, newcomer)]
 
 
+def test_a_loop_closed_before_the_alert_went_out_alerts_nobody(clinic: SurveyClinic) -> None:
+    survey, check, _ = a_check_sent(clinic)
+    clinic.close(check)
+    outcome, events = run(clinic, AlertStaff(survey))
+    assert (outcome["outcome"], events) == ("closed", [])
+
+
 # -- RemindPatient ------------------------------------------------------------------------
 
 
