@@ -104,12 +104,6 @@ def _done(completion: dict[str, Any]) -> Done:
     )
 
 
-@router.get(
-    "/v1/enrollments/{enrollmentId}/progress",
-    response_model=ProgressOut,
-    dependencies=[PlansCurrent, DirectoryCurrent],
-    responses=errors(_NOT_FOUND),
-)
 def _as_of(row: dict[str, Any], now: datetime) -> datetime:
     """Progress of an enrollment that ended stops at its end: a finished plan viewed
     weeks later keeps its rate and streak (docs/decisions/0022-treatment-plans.md)."""
@@ -120,6 +114,12 @@ def _as_of(row: dict[str, Any], now: datetime) -> datetime:
     return now
 
 
+@router.get(
+    "/v1/enrollments/{enrollmentId}/progress",
+    response_model=ProgressOut,
+    dependencies=[PlansCurrent, DirectoryCurrent],
+    responses=errors(_NOT_FOUND),
+)
 def enrollment_progress(enrollmentId: uuid.UUID, actor: Participant, runtime: RuntimeDep) -> Any:
     """Progress in the patient's timezone, weeks starting on Monday: completed vs expected
     this week (`expectedThisWeek` is the plan's frequency, the first week included), the
