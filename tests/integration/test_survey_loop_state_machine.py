@@ -188,7 +188,6 @@ class SurveyLoopMachine(RuleBasedStateMachine):
         if hasattr(self, "clinic"):
             # Steer the search towards runs that get far through the loop.
             target(float(len(self.milestones())), label="milestones of the loop reached")
-            self.replay._committer.shutdown()
             self.replay_store.close()
             self.clinic.close_runtime()
             shutil.rmtree(self.dir, ignore_errors=True)
