@@ -10,7 +10,7 @@ in the URL, so no page may be cached or pass its address on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import TypeAdapter, ValidationError
 
-from api.deps import RequestDep, RuntimeDep
+from api.deps import RequestDep, RequestFacts, RuntimeDep
 from api.routers.public_surveys import (
     CLOSED,
     EXPIRED,
@@ -33,6 +33,7 @@ from api.routers.public_surveys import (
 from api.schemas.surveys import Comment
 from bootstrap.runtime import Runtime
 from domain.shared.errors import InvalidInputError
+from domain.shared.unit_of_work import UnitOfWork
 from domain.surveys.application import PUBLIC_FEEDBACK_PATH, PUBLIC_SURVEY_PATH
 from domain.surveys.errors import LinkGoneError, UnknownLinkError
 from domain.surveys.link import LinkPurpose
@@ -192,6 +193,35 @@ def _open(
     return form, None
 
 
+def _submit(
+    runtime: Runtime,
+    request: RequestFacts,
+    token: str,
+    purpose: LinkPurpose,
+    language: str,
+    command: Callable[[UnitOfWork], object],
+    reshow: Callable[[Mapping[str, str]], HTMLResponse],
+    thanks: str,
+) -> HTMLResponse:
+    """Runs a form's answer as the link's patient: "Thank you", the form again with the
+    domain's objections (422), or the page of a link that is unknown or gone."""
+    try:
+        runtime.commands.run(as_link_holder(runtime, token, purpose, request), command)
+    except UnknownLinkError:
+        return not_found()
+    except LinkGoneError as e:
+        return gone(language, str(e.extra.get("reason", USED)))
+    except InvalidInputError as e:
+        return reshow(_domain_errors(e, language))
+    return page(
+        "notice.html",
+        200,
+        language,
+        title=texts(language)["thanks_title"],
+        message=texts(language)[thanks],
+    )
+
+
 # -- the survey ---------------------------------------------------------------------------
 
 
@@ -241,23 +271,15 @@ def answer_survey_page(
     if errors:
         return survey_form(form, chosen, comment, errors, 422)
     answers = {qid: int(value) for qid, value in chosen.items()}
-    try:
-        ctx = as_link_holder(runtime, token, LinkPurpose.SURVEY, request)
-        runtime.commands.run(
-            ctx, lambda uow: runtime.surveys.answer(uow, token, answers, comment or None)
-        )
-    except UnknownLinkError:
-        return not_found()
-    except LinkGoneError as e:
-        return gone(language, str(e.extra.get("reason", USED)))
-    except InvalidInputError as e:
-        return survey_form(form, chosen, comment, _domain_errors(e, language), 422)
-    return page(
-        "notice.html",
-        200,
+    return _submit(
+        runtime,
+        request,
+        token,
+        LinkPurpose.SURVEY,
         language,
-        title=texts(language)["thanks_title"],
-        message=texts(language)["thanks"],
+        lambda uow: runtime.surveys.answer(uow, token, answers, comment or None),
+        lambda problems: survey_form(form, chosen, comment, problems, 422),
+        "thanks",
     )
 
 
@@ -309,22 +331,13 @@ def answer_feedback_page(
     errors.update(_comment_error(comment, language))
     if errors:
         return check_form(form, {"rating": rating}, comment, errors, 422)
-    try:
-        ctx = as_link_holder(runtime, token, LinkPurpose.SATISFACTION_CHECK, request)
-        runtime.commands.run(
-            ctx,
-            lambda uow: runtime.surveys.answer_check(uow, token, int(rating), comment or None),
-        )
-    except UnknownLinkError:
-        return not_found()
-    except LinkGoneError as e:
-        return gone(language, str(e.extra.get("reason", USED)))
-    except InvalidInputError as e:
-        return check_form(form, {"rating": rating}, comment, _domain_errors(e, language), 422)
-    return page(
-        "notice.html",
-        200,
+    return _submit(
+        runtime,
+        request,
+        token,
+        LinkPurpose.SATISFACTION_CHECK,
         language,
-        title=texts(language)["thanks_title"],
-        message=texts(language)["thanks_check"],
+        lambda uow: runtime.surveys.answer_check(uow, token, int(rating), comment or None),
+        lambda problems: check_form(form, {"rating": rating}, comment, problems, 422),
+        "thanks_check",
     )

@@ -8,51 +8,32 @@ its wake-up again.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from dramatiq.brokers.redis import RedisBroker
-from fastapi.testclient import TestClient
 
-from api.main import create_app
 from projections.platform.runner import wait_for_position
-from tests.support.app import Api, make_runtime
+from tests.support.app import Api
 from tests.support.feedback_http import FeedbackClinic, eventually
-from tests.support.services import redis_url
-from workers.host import WorkerHost
+from tests.support.production import production_api
 
 WINDOW = 1.5
 
 
 @pytest.fixture
-def production_api(tmp_path: Path) -> Iterator[tuple[Api, str]]:
-    url = redis_url()
-    with make_runtime(
-        "postgresql",
-        tmp_path,
-        redis_url=url,
-        feedback_window_seconds=WINDOW,
-        sweep_interval_seconds=0.5,
-    ) as runtime:
-        broker = RedisBroker(url=url, namespace=f"careloop-test-{uuid.uuid4().hex[:8]}")
-        host = WorkerHost(runtime, broker, threads=4)
-        app = create_app(runtime, run_workers=True, run_process_managers=False)
-        with TestClient(app) as client:
-            host.start()
-            try:
-                yield Api(client, runtime), url
-            finally:
-                host.stop()
-                broker.close()
+def production(tmp_path: Path) -> Iterator[tuple[Api, str]]:
+    with production_api(
+        tmp_path, feedback_window_seconds=WINDOW, sweep_interval_seconds=0.5
+    ) as running:
+        yield running
 
 
 def test_both_cards_and_pushes_arrive_even_after_redis_is_flushed_mid_window(
-    production_api: tuple[Api, str],
+    production: tuple[Api, str],
 ) -> None:
-    api, url = production_api
+    api, url = production
     clinic = FeedbackClinic(api)
     workout = clinic.hard_workout()
     api.ok("POST", f"/v1/workouts/{workout}/finalize", clinic.patient_h)

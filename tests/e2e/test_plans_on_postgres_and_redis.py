@@ -11,48 +11,30 @@ come, from the durable deadline, and each event is accepted exactly once.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from dramatiq.brokers.redis import RedisBroker
-from fastapi.testclient import TestClient
 
-from api.main import create_app
 from domain.shared.context import Role
 from tests.integration.test_webhook_delivery import SECRET, Receiver, serve
-from tests.support.app import Api, auth, make_runtime
+from tests.support.app import Api, auth
 from tests.support.feedback_http import eventually
-from tests.support.services import redis_url
-from workers.host import WorkerHost
+from tests.support.production import production_api
 
 
 @pytest.fixture
 def production(tmp_path: Path) -> Iterator[tuple[Api, Receiver, str]]:
-    url = redis_url()
     receiver = Receiver(fail_first=1)
     stop: Callable[[], None] = serve(receiver)
     try:
-        with make_runtime(
-            "postgresql",
-            tmp_path,
-            redis_url=url,
-            webhook_allow_private=True,
-            sweep_interval_seconds=0.5,
-        ) as runtime:
-            broker = RedisBroker(url=url, namespace=f"careloop-test-{uuid.uuid4().hex[:8]}")
-            host = WorkerHost(runtime, broker, threads=4)
-            app = create_app(runtime, run_workers=True, run_process_managers=False)
-            with TestClient(app) as client:
-                host.start()
-                try:
-                    yield Api(client, runtime), receiver, url
-                finally:
-                    host.stop()
-                    broker.close()
+        with production_api(tmp_path, webhook_allow_private=True, sweep_interval_seconds=0.5) as (
+            api,
+            url,
+        ):
+            yield api, receiver, url
     finally:
         stop()
 

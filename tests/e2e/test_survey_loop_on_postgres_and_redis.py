@@ -14,7 +14,6 @@ import email.policy
 import re
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -25,15 +24,11 @@ import redis
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
-from dramatiq.brokers.redis import RedisBroker
-from fastapi.testclient import TestClient
 
-from api.main import create_app
 from domain.shared.context import Role
-from tests.support.app import Api, auth, make_runtime
+from tests.support.app import Api, auth
 from tests.support.feedback_http import eventually
-from tests.support.services import redis_url
-from workers.host import WorkerHost
+from tests.support.production import production_api
 
 REMINDER_SECONDS = 2.0
 LINK = re.compile(r"http://careloop\.test(/public/(?:surveys|feedback)/[A-Za-z0-9_\-]+)")
@@ -68,31 +63,19 @@ def free_port() -> int:
 
 @pytest.fixture
 def production(tmp_path: Path) -> Iterator[tuple[Api, Mailbox, str]]:
-    url = redis_url()
     mailbox = Mailbox()
     port = free_port()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
     smtp.start()
     try:
-        with make_runtime(
-            "postgresql",
+        with production_api(
             tmp_path,
-            redis_url=url,
             smtp_url=f"smtp://127.0.0.1:{port}",
             public_base_url="http://careloop.test",
             satisfaction_reminder_days=REMINDER_SECONDS / 86_400,
             sweep_interval_seconds=0.5,
-        ) as runtime:
-            broker = RedisBroker(url=url, namespace=f"careloop-test-{uuid.uuid4().hex[:8]}")
-            host = WorkerHost(runtime, broker, threads=4)
-            app = create_app(runtime, run_workers=True, run_process_managers=False)
-            with TestClient(app) as client:
-                host.start()
-                try:
-                    yield Api(client, runtime), mailbox, url
-                finally:
-                    host.stop()
-                    broker.close()
+        ) as (api, url):
+            yield api, mailbox, url
     finally:
         smtp.stop()
 
