@@ -325,8 +325,12 @@ class Surveys:
         open_check = survey.check_to_send()
         if open_check is not None:
             check = uow.get(Feedback, open_check, "feedback")
-            link = uow.get(OneTimeLink, check.link_id, "link")
-            return CheckSent(check.id, link.token(self.keys), check.expires_at, created=False)
+            if check.is_open:
+                link = uow.get(OneTimeLink, check.link_id, "link")
+                return CheckSent(check.id, link.token(self.keys), check.expires_at, created=False)
+            # It expired, and the follow-up has not yet told the survey: tell it now, so
+            # the new check does not hand out the expired one's dead link.
+            survey.satisfaction_expired(check.id, uow.now)
         assert survey.tenant_id is not None
         patient = uow.get(Patient, survey.patient_id, "patient")
         feedback_id = uow.new_id()
@@ -438,8 +442,8 @@ class Surveys:
     def remind(self, uow: UnitOfWork, feedback_id: uuid.UUID) -> FollowUpOutcome:
         """The one reminder of an unanswered check, by email and push."""
         check = uow.get(Feedback, feedback_id, "feedback")
-        if not check.is_open:
-            return FollowUpOutcome("not_open")
+        if not check.is_open or uow.now >= check.expires_at:
+            return FollowUpOutcome("not_open")  # never a reminder with a dead link
         if uow.find(Delivery, delivery_id(check.id, "reminder:push")) is not None:
             return FollowUpOutcome("already_reminded")
         assert check.tenant_id is not None

@@ -60,3 +60,33 @@ def test_a_loop_closed_before_the_alert_went_out_alerts_nobody(clinic: SurveyCli
     assert alerts == []
     assert isinstance(clinic.rt.log.find(survey), SurveyInstance)
     assert isinstance(clinic.rt.log.find(check), Feedback)
+
+
+def test_a_check_sent_while_the_follow_up_lags_an_expiry_is_a_new_one_with_a_live_link(
+    clinic: SurveyClinic,
+) -> None:
+    survey, _ = clinic.negative_survey()
+    clinic.log_contact(survey)
+    first = clinic.send_check(survey)
+    clinic.advance(3.01)
+    clinic.fire_due()  # the reminder falls due
+    clinic.advance(27.1)
+    clinic.fire_due()  # the check expires; the follow-up has not run yet
+
+    second = clinic.send_check(survey)
+
+    assert second["created"] is True
+    assert second["feedbackId"] != first["feedbackId"]
+    assert clinic.rt.log.find(survey).open_check == uuid.UUID(second["feedbackId"])
+
+
+def test_no_reminder_goes_out_once_the_link_has_expired(clinic: SurveyClinic) -> None:
+    survey, _ = clinic.negative_survey()
+    clinic.log_contact(survey)
+    check = uuid.UUID(clinic.send_check(survey)["feedbackId"])
+    clinic.advance(31)
+
+    outcome = clinic.run(clinic.admin, lambda u: clinic.rt.surveys.remind(u, check))
+
+    assert outcome == {"outcome": "not_open", "notified": []}
+    assert clinic.rt.log.find(delivery_id(check, "reminder:email")) is None
