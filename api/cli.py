@@ -245,6 +245,7 @@ class LoginRole(StrEnum):
     DOCTOR = Role.DOCTOR.value
     HOSPITAL_ADMIN = Role.HOSPITAL_ADMIN.value
     PX_ADMIN = Role.PX_ADMIN.value
+    AUDITOR = Role.AUDITOR.value
     PLATFORM_ADMIN = Role.PLATFORM_ADMIN.value
 
 

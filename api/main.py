@@ -23,6 +23,7 @@ from api.routers import (
     public_surveys,
     service_plans,
     staff,
+    streams,
     surveys,
     tenants,
     treatment_plans,
@@ -94,6 +95,7 @@ def create_app(
         surveys,
         public_surveys,
         public_pages,
+        streams,
     ):
         app.include_router(module.router)
     openapi.install(app)

@@ -8,18 +8,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.commands import execute
-from api.deps import ActorDep, CommandDep, RuntimeDep, read_model, visible
+from api.deps import CommandDep, RuntimeDep, read_model, require, visible
 from api.openapi import errors
 from api.schemas.conversations import ConversationOut, MessageOut, MessagePosted, NewMessage
 from bootstrap.runtime import Runtime
 from domain.messaging.conversation import ConversationKind
-from domain.shared.context import Actor
+from domain.shared.context import Actor, Role
 from domain.shared.errors import NotFoundError
 from projections.conversations.projection import ConversationProjection
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 ConversationsCurrent = Depends(read_model(ConversationProjection.name))
+# Every role but the auditor, who reads the event history and nothing else: no one
+# converses with an auditor, and messages are patient data.
+Caller = Annotated[
+    Actor,
+    Depends(
+        require(Role.PATIENT, Role.DOCTOR, Role.HOSPITAL_ADMIN, Role.PX_ADMIN, Role.PLATFORM_ADMIN)
+    ),
+]
 
 
 def _participating(runtime: Runtime, actor: Actor, conversation_id: uuid.UUID) -> dict[str, Any]:
@@ -47,7 +55,7 @@ def _with_names(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("", response_model=list[ConversationOut], dependencies=[ConversationsCurrent])
-def list_conversations(actor: ActorDep, runtime: RuntimeDep) -> Any:
+def list_conversations(actor: Caller, runtime: RuntimeDep) -> Any:
     """The caller's conversations, most recently active first."""
     if actor.tenant_id is None:
         return []
@@ -66,7 +74,7 @@ def list_conversations(actor: ActorDep, runtime: RuntimeDep) -> Any:
 )
 def list_messages(
     conversationId: uuid.UUID,
-    actor: ActorDep,
+    actor: Caller,
     runtime: RuntimeDep,
     after: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -90,7 +98,7 @@ def list_messages(
 def post_message(
     conversationId: uuid.UUID,
     body: NewMessage,
-    actor: ActorDep,
+    actor: Caller,
     runtime: RuntimeDep,
     ctx: CommandDep,
 ) -> Any:

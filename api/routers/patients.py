@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from api.commands import execute
-from api.deps import ActorDep, CommandDep, RuntimeDep, read_model, require, tenant_scope, visible
+from api.deps import CommandDep, RuntimeDep, read_model, require, tenant_scope, visible
 from api.openapi import errors
 from api.schemas.people import NewPatient, PatientInvited, PatientOut
 from domain.shared.context import Actor, Role
@@ -22,6 +22,13 @@ PatientAdmin = Annotated[
     Actor, Depends(require(Role.PLATFORM_ADMIN, Role.HOSPITAL_ADMIN, Role.PX_ADMIN))
 ]
 DirectoryCurrent = Depends(read_model(DirectoryProjection.name))
+# Who may read a patient's record: every role but the auditor (history and audit only).
+PatientReader = Annotated[
+    Actor,
+    Depends(
+        require(Role.PATIENT, Role.DOCTOR, Role.HOSPITAL_ADMIN, Role.PX_ADMIN, Role.PLATFORM_ADMIN)
+    ),
+]
 
 
 @router.post("/v1/patients/invite", status_code=201, response_model=PatientInvited)
@@ -57,7 +64,7 @@ def list_patients(tenantId: uuid.UUID, actor: PatientAdmin, runtime: RuntimeDep)
     dependencies=[DirectoryCurrent],
     responses=errors(404),
 )
-def get_patient(patientId: uuid.UUID, actor: ActorDep, runtime: RuntimeDep) -> Any:
+def get_patient(patientId: uuid.UUID, actor: PatientReader, runtime: RuntimeDep) -> Any:
     row = visible(actor, runtime.views.directory.patient(str(patientId)), "patient", patientId)
     # Within the tenant: a patient sees only themself, a doctor only connected patients.
     uid = str(actor.user_id)

@@ -12,6 +12,7 @@ class Role(StrEnum):
     DOCTOR = "doctor"
     HOSPITAL_ADMIN = "hospital_admin"
     PX_ADMIN = "px_admin"
+    AUDITOR = "auditor"
     PLATFORM_ADMIN = "platform_admin"
     SYSTEM = "system"
 

@@ -235,6 +235,46 @@ class EventLog(Application[uuid.UUID]):
             found = curs.fetchone()
         return int(found["notification_id"]) if found else None
 
+    def positioned_events(
+        self, aggregate_id: uuid.UUID, after_version: int = 0
+    ) -> list[tuple[int, DomainEventProtocol[uuid.UUID]]]:
+        """An aggregate's stored events after `after_version`, oldest first, each with its
+        log position: one query on the (originator_id, originator_version) key. The
+        library's `select_events` drops the position, so this is its recorders' SQL."""
+        recorder = self.recorder
+        table = getattr(recorder, "events_table_name", "stored_events")
+        columns = "originator_version, topic, state"
+        rows: list[tuple[int, int, str, bytes]] = []
+        if self._on_sqlite:
+            statement = (
+                f"SELECT rowid, {columns} FROM {table} "
+                "WHERE originator_id=? AND originator_version>? ORDER BY originator_version"
+            )
+            with recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+                c.execute(statement, (aggregate_id.hex, after_version))
+                rows = [(int(r[0]), int(r[1]), r[2], r[3]) for r in c.fetchall()]
+        else:
+            schema = recorder.datastore.schema  # type: ignore[attr-defined]
+            query = (
+                f'SELECT notification_id, {columns} FROM "{schema}"."{table}" '
+                "WHERE originator_id=%s AND originator_version>%s ORDER BY originator_version"
+            )
+            with recorder.datastore.get_connection() as conn, conn.cursor() as curs:  # type: ignore[attr-defined]
+                curs.execute(query, (aggregate_id, after_version))
+                rows = [
+                    (
+                        int(r["notification_id"]),
+                        int(r["originator_version"]),
+                        r["topic"],
+                        bytes(r["state"]),
+                    )
+                    for r in curs.fetchall()
+                ]
+        return [
+            (position, self.mapper.to_domain_event(StoredEvent(aggregate_id, v, topic, state)))
+            for position, v, topic, state in rows
+        ]
+
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
 

@@ -19,6 +19,7 @@ longer local run:
 from __future__ import annotations
 
 import os
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,7 +48,14 @@ EXAMPLES = int(os.environ.get("CARELOOP_SCHEMATHESIS_EXAMPLES", "10"))
 _SEED = os.environ.get("CARELOOP_SCHEMATHESIS_SEED", "8")
 SEED = None if _SEED == "random" else int(_SEED)
 
-ROLES = (Role.PLATFORM_ADMIN, Role.HOSPITAL_ADMIN, Role.PX_ADMIN, Role.DOCTOR, Role.PATIENT)
+ROLES = (
+    Role.PLATFORM_ADMIN,
+    Role.HOSPITAL_ADMIN,
+    Role.PX_ADMIN,
+    Role.AUDITOR,
+    Role.DOCTOR,
+    Role.PATIENT,
+)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -74,6 +82,8 @@ class Clinic:
     def headers(self, role: Role) -> dict[str, str]:
         if role is Role.PLATFORM_ADMIN:
             return auth(role, PLATFORM)
+        if role is Role.AUDITOR:  # no staff record: an auditor is only a token of the tenant
+            return auth(role, uuid.uuid5(uuid.NAMESPACE_URL, f"auditor/{self.tenant}"), self.tenant)
         user = {
             Role.PATIENT: self.patient,
             Role.DOCTOR: self.doctor,
@@ -92,6 +102,7 @@ class Clinic:
             "targetDoctorId": [self.colleague],
             "conversationId": [self.conversation],
             "workoutId": [self.workout, self.open_workout],
+            "aggregateId": [self.workout, self.open_workout, self.patient, self.conversation],
             "exerciseId": ["e1", "e2"],
             "flag": [flag.value for flag in Flag],
         }

@@ -50,8 +50,11 @@ DOCTOR = Role.DOCTOR
 HOSPITAL_ADMIN = Role.HOSPITAL_ADMIN
 PX_ADMIN = Role.PX_ADMIN
 PLATFORM_ADMIN = Role.PLATFORM_ADMIN
-ROLES = (PATIENT, DOCTOR, HOSPITAL_ADMIN, PX_ADMIN, PLATFORM_ADMIN)
-EVERYONE = frozenset(ROLES)
+AUDITOR = Role.AUDITOR
+ROLES = (PATIENT, DOCTOR, HOSPITAL_ADMIN, PX_ADMIN, AUDITOR, PLATFORM_ADMIN)
+# Everyone but the auditor, who reads the history and the audit trail and nothing else.
+EVERYONE = frozenset(ROLES) - {AUDITOR}
+HISTORY_READERS = frozenset({HOSPITAL_ADMIN, AUDITOR, PLATFORM_ADMIN})
 
 OWN, OTHER, NO_TENANT = "own-tenant", "other-tenant", "no-tenant-named"
 
@@ -130,6 +133,8 @@ class Clinic:
     def headers(self, role: Role) -> dict[str, str]:
         if role is PLATFORM_ADMIN:
             return auth(role, PLATFORM)
+        if role is AUDITOR:  # no staff record: an auditor is only a token of the tenant
+            return auth(role, uuid.uuid5(uuid.NAMESPACE_URL, f"auditor/{self.tenant}"), self.tenant)
         user = {
             PATIENT: self.patient,
             DOCTOR: self.doctor,
@@ -547,6 +552,21 @@ ENDPOINTS = [
         "read-projection-status", "GET", "/v1/admin/projections", admins(), across_tenants=None
     ),
     Endpoint("list-deliveries", "GET", "/v1/admin/deliveries", admins(), across_tenants=None),
+    # History
+    Endpoint(
+        "list-a-stream's-events",
+        "GET",
+        "/v1/streams/{aggregateId}/events",
+        HISTORY_READERS,
+        params=lambda clinic: {"aggregateId": clinic.workout},
+    ),
+    Endpoint(
+        "read-a-stream's-state",
+        "GET",
+        "/v1/streams/{aggregateId}",
+        HISTORY_READERS,
+        params=lambda clinic: {"aggregateId": clinic.plan},
+    ),
 ]
 
 
