@@ -19,6 +19,7 @@ from api.routers import (
     exercises,
     me,
     patients,
+    provenance,
     public_pages,
     public_surveys,
     service_plans,
@@ -96,6 +97,7 @@ def create_app(
         public_surveys,
         public_pages,
         streams,
+        provenance,
     ):
         app.include_router(module.router)
     openapi.install(app)

@@ -567,6 +567,16 @@ ENDPOINTS = [
         HISTORY_READERS,
         params=lambda clinic: {"aggregateId": clinic.plan},
     ),
+    # Provenance: the history readers, and whoever may read the thing (a workout: its
+    # patient and their connected doctors).
+    Endpoint(
+        "trace-a-workout's-provenance",
+        "GET",
+        "/v1/provenance/{id}",
+        frozenset(ROLES),
+        no_access=frozenset({PX_ADMIN}),
+        params=lambda clinic: {"id": clinic.workout},
+    ),
 ]
 
 
