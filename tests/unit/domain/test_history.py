@@ -114,7 +114,11 @@ def test_a_version_or_a_time_replays_to_that_point() -> None:
     history = History(Log(c))
     assert history.current(c.id).version == 6
     third = history.at_version(c.id, 3)
-    assert (third.version, third.state["total"], third.recorded_at) == (3, 1, T0 + timedelta(minutes=2))
+    assert (third.version, third.state["total"], third.recorded_at) == (
+        3,
+        1,
+        T0 + timedelta(minutes=2),
+    )
     assert history.as_of(c.id, T0 + timedelta(minutes=2, seconds=30)).version == 3
     assert history.as_of(c.id, T0).version == 1
     assert history.as_of(c.id, T0 + timedelta(days=1)).version == 6
