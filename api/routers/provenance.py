@@ -23,7 +23,7 @@ from domain.outbox.delivery import Delivery
 from domain.shared.context import Actor, Role
 from domain.shared.errors import NotFoundError
 from domain.shared.eventlog import EventLog
-from domain.shared.provenance import trace
+from domain.shared.provenance import trace_from
 from domain.workouts.workout import Workout
 
 router = APIRouter(prefix="/v1/provenance", tags=["history"])
@@ -90,7 +90,7 @@ def read_provenance(id: uuid.UUID, actor: ActorDep, runtime: RuntimeDep) -> Any:
         thing = event.mutate(thing)
     if thing is None or not may_read(runtime, actor, thing):
         raise NotFoundError(f"No provenance for id {id}.")
-    chain = trace(reader, id)
+    chain = trace_from(reader, *stored[0])
     return {
         "id": id,
         "chain": [

@@ -76,9 +76,14 @@ def trace(reader: EventReader, aggregate_id: uuid.UUID, limit: int = MAX_CHAIN) 
     """The causal chain of the aggregate, oldest first, ending with the event that created
     it; empty if there is no such aggregate. At most `limit` steps; a cycle ends it."""
     events = reader.events_of(aggregate_id)
-    if not events:
-        return []
-    position, event = events[0]
+    return trace_from(reader, *events[0], limit=limit) if events else []
+
+
+def trace_from(
+    reader: EventReader, position: int, event: Any, limit: int = MAX_CHAIN
+) -> list[Step]:
+    """The causal chain ending with `event`, stored at `position`: `trace` for a caller
+    that has read the thing's events already."""
     chain = [step(position, event)]
     seen = {position}
     while len(chain) < limit:
