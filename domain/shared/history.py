@@ -139,6 +139,13 @@ class History:
         self._timelines: OrderedDict[uuid.UUID, _Timeline] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forgets every cached state: what erasing a patient's key must call, or the
+        cache would go on serving the plaintext it rendered before."""
+        with self._lock:
+            self._states.clear()
+            self._timelines.clear()
+
     def current(self, aggregate_id: uuid.UUID) -> Snapshot:
         return self._timeline(aggregate_id).snapshot
 

@@ -148,3 +148,13 @@ def test_a_warm_read_asks_only_for_new_events_and_sees_them() -> None:
     log.events += c.collect_events()
     assert history.current(c.id).state["total"] == 13
     assert history.at_version(c.id, 4).state["total"] == 3  # an earlier state, unchanged
+
+
+def test_a_cleared_cache_reads_the_log_again() -> None:
+    c = counter(1)
+    log = Log(c)
+    history = History(log)
+    history.current(c.id)
+    history.clear()
+    history.current(c.id)
+    assert log.reads == [0, 0]
