@@ -260,6 +260,10 @@ class SurveyLoopMachine(RuleBasedStateMachine):
             return
         body = self.clinic.send_check(survey.id)
         check_id = uuid.UUID(body["feedbackId"])
+        if survey.open_check is not None and self.checks[survey.open_check].status == EXPIRED:
+            # It expired and the follow-up has not told the survey yet: the send tells it,
+            # and makes a new check rather than hand out the dead link.
+            survey.open_check = None
         if survey.open_check is not None:
             assert (check_id, body["created"]) == (survey.open_check, False)
             assert body["token"] == self.checks[check_id].token
@@ -408,8 +412,8 @@ class SurveyLoopMachine(RuleBasedStateMachine):
             if survey.alert_owed:  # a loop closed before its alert went out alerts nobody
                 survey.alerted, survey.alert_owed = survey.closed_with is None, False
         for check in self.checks.values():
-            if "remind" in check.decided and check.status == OPEN:
-                check.reminder_sent = True
+            if "remind" in check.decided and check.status == OPEN and self.now < check.expires_at:
+                check.reminder_sent = True  # never a reminder with a link already expired
             if "expired" in check.decided:
                 survey = self.surveys[check.survey]
                 if survey.open_check == check.id and survey.closed_with is None:
