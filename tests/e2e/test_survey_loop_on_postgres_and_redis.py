@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -28,6 +27,7 @@ from aiosmtpd.smtp import Envelope, Session
 from domain.shared.context import Role
 from tests.support.app import Api, auth
 from tests.support.feedback_http import eventually
+from tests.support.processes import free_port
 from tests.support.production import production_api
 
 REMINDER_SECONDS = 2.0
@@ -53,12 +53,6 @@ class Mailbox:
         with self.lock:
             found = [m for m in self.messages if m["To"] == address]
         return [(str(m["Subject"]), m.get_body(("plain",)).get_content()) for m in found]  # type: ignore[union-attr]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -452,6 +452,11 @@ def report(tmp: Path, name: str, kills: int, ledger: Ledger, findings: Findings,
         "lost": findings.lost,
         "seconds": round(time.monotonic() - t0, 1),
     }
+    publish(figures)
+
+
+def publish(figures: Mapping[str, Any]) -> None:
+    """Print a fault test's figures and append them to CARELOOP_FAULT_FIGURES, if set."""
     print(json.dumps(figures))
     out = os.environ.get("CARELOOP_FAULT_FIGURES")
     if out:

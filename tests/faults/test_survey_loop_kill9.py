@@ -12,8 +12,6 @@ settled; no read model skipped an event.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import time
 import uuid
@@ -36,6 +34,7 @@ from tests.faults.harness import (
     embedded_runtime,
     fault_env,
     free_port,
+    publish,
     read_models_skipped,
     rounds,
 )
@@ -245,8 +244,4 @@ def test_kill_9_mid_survey_loop_loses_and_repeats_no_alert_email_or_reminder(
         "lost": 0,
         "seconds": round(time.monotonic() - started, 1),
     }
-    print(json.dumps(figures))
-    out = os.environ.get("CARELOOP_FAULT_FIGURES")
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(figures) + "\n")
+    publish(figures)

@@ -34,6 +34,7 @@ from domain.people.staff import StaffType
 from domain.shared.clock import FakeClock
 from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
 from tests.support.app import PLATFORM, auth, make_runtime
+from tests.support.processes import free_port
 from tests.support.push import deliver_due, status_of, stored
 from workers.outbox.email import DELIVERY_HEADER, SmtpSender, SmtpServer
 from workers.outbox.senders import RecordingSender
@@ -88,13 +89,6 @@ class Mailbox:
             assert isinstance(message, EmailMessage)
             parsed.append(message)
         return parsed
-
-
-def free_port() -> int:
-    """A local port where nothing listens (until a test starts a server there)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
