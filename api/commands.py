@@ -19,17 +19,13 @@ from fastapi.responses import JSONResponse
 from bootstrap.runtime import Runtime
 from domain.shared.commands import Handler, Rendered
 from domain.shared.context import CommandContext
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+from domain.shared.history import camel
 
 
 def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            _camel(f.name): to_json(getattr(value, f.name))
+            camel(f.name): to_json(getattr(value, f.name))
             for f in dataclasses.fields(value)
             if not (f.metadata.get("omit_none") and getattr(value, f.name) is None)
         }
