@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from api.audit.note import note_ids, note_write
 from bootstrap.runtime import Runtime
 from domain.shared.commands import Handler, Rendered
 from domain.shared.context import CommandContext
@@ -49,12 +50,15 @@ def execute(
         return Rendered(status_code, to_json(result))
 
     outcome = runtime.commands.run(ctx, handler, render=render)
+    if outcome.wrote:
+        note_write(outcome.position)
     if outcome.replay is not None:
+        note_ids(outcome.replay.body)
         return JSONResponse(
             {**outcome.replay.body, "position": outcome.position},
             status_code=outcome.replay.status_code,
             headers={"Idempotent-Replayed": "true"},
         )
-    return JSONResponse(
-        {**render(outcome.result).body, "position": outcome.position}, status_code=status_code
-    )
+    body = render(outcome.result).body
+    note_ids(body)
+    return JSONResponse({**body, "position": outcome.position}, status_code=status_code)

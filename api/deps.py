@@ -14,6 +14,8 @@ from anyio import to_thread
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.audit.actions import ACTIONS
+from api.audit.note import current, note_actor, note_tenant
 from api.auth import InvalidTokenError, decode_token
 from api.errors import ProblemError
 from api.waits import PositionWaits, TooManyWaitsError
@@ -44,11 +46,13 @@ def current_actor(
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        return decode_token(runtime.settings.jwt_secret, credentials.credentials)
+        actor = decode_token(runtime.settings.jwt_secret, credentials.credentials)
     except InvalidTokenError as e:
         raise ProblemError(
             401, str(e), "unauthorized", headers={"WWW-Authenticate": "Bearer"}
         ) from None
+    note_actor(actor)
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -74,6 +78,7 @@ def visible(actor: Actor, doc: dict[str, Any] | None, what: str, key: object) ->
     """A read-model row the actor may see, or 404: another tenant's row does not exist."""
     if doc is None or not actor.can_see_tenant(_uuid_or_none(doc.get("tenantId"))):
         raise NotFoundError(f"No {what} with id {key}.")
+    note_tenant(doc.get("tenantId"))
     return doc
 
 
@@ -81,6 +86,7 @@ def tenant_scope(runtime: Runtime, actor: Actor, tenant_id: uuid.UUID) -> str:
     """A tenant id from a path, if that tenant exists and the actor may see it; else 404."""
     if not actor.can_see_tenant(tenant_id) or runtime.views.tenants.get(str(tenant_id)) is None:
         raise NotFoundError(f"No tenant with id {tenant_id}.")
+    note_tenant(tenant_id)
     return str(tenant_id)
 
 
@@ -101,6 +107,8 @@ class RequestFacts:
     causation_id: str
     idempotency_key: str | None
     fingerprint: str
+    action: str | None = None  # the route's audit action, and its success status
+    action_status: int | None = None
 
     def context(self, actor: Actor) -> CommandContext:
         return CommandContext(
@@ -109,6 +117,8 @@ class RequestFacts:
             causation_id=self.causation_id,
             idempotency_key=self.idempotency_key,
             request_fingerprint=self.fingerprint,
+            action=self.action,
+            action_status=self.action_status,
         )
 
 
@@ -125,12 +135,17 @@ async def request_facts(
     fingerprint = hashlib.sha256(
         b"\n".join([request.method.encode(), request.url.path.encode(), body])
     ).hexdigest()
-    request_id = str(uuid.uuid4())
+    note = current()
+    request_id = note.request_id if note is not None else str(uuid.uuid4())
+    route = request.scope.get("route")
+    action = ACTIONS.get(getattr(route, "name", ""))
     return RequestFacts(
         correlation_id=correlation_id or request_id,
         causation_id=f"request:{request_id}",
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
+        action=action.name if action is not None else None,
+        action_status=getattr(route, "status_code", None) or 200,
     )
 
 

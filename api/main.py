@@ -9,6 +9,7 @@ from dramatiq.brokers.stub import StubBroker
 from fastapi import FastAPI
 
 from api import docs, errors, limits, openapi
+from api.audit.middleware import AuditMiddleware
 from api.metrics import CommandMetricsMiddleware, Metrics
 from api.routers import (
     admin,
@@ -77,6 +78,16 @@ def create_app(
     app.state.metrics = Metrics(runtime)
     limits.install(app, runtime.settings)  # inside the metrics, so they count its rejections
     app.add_middleware(CommandMetricsMiddleware, metrics=app.state.metrics)
+    # Outermost: it sees every answer, the limits' refusals included, and sends none of
+    # them before the request's audit entry is stored.
+    app.add_middleware(
+        AuditMiddleware,
+        writer=runtime.audit_writer,
+        jwt_secret=runtime.settings.jwt_secret,
+        tenant_at=runtime.tenant_at,
+        on_unauthenticated=app.state.metrics.unauthenticated.inc,
+        audit_reads=runtime.settings.audit_reads,
+    )
     errors.install(app)
     for module in (
         tenants,

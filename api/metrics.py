@@ -62,6 +62,11 @@ class Metrics:
             ["command"],
             registry=self.registry,
         )
+        self.unauthenticated = Counter(
+            "careloop_unauthenticated_requests",
+            "Requests answered 401: no identity, so no audit entry",
+            registry=self.registry,
+        )
         self.registry.register(ProjectionLagCollector(runtime))
 
 

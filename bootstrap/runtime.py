@@ -9,9 +9,13 @@ from typing import Any
 
 from bootstrap.contexts import Wiring, wire
 from bootstrap.settings import Settings
+from domain.audit.postgres_store import PostgresAuditStore
+from domain.audit.sqlite_store import SQLiteAuditStore
+from domain.audit.store import AuditStore
+from domain.audit.writer import GroupCommitWriter
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
-from domain.shared.eventlog import EventLog
+from domain.shared.eventlog import EventLog, metadata_of
 from projections.platform.projection import Projection
 from projections.platform.runner import ProjectionRunner, Status
 from projections.platform.store import PostgresReadStore, ReadStore, SQLiteReadStore
@@ -88,12 +92,23 @@ class Runtime:
                 }
             )
             self.store = SQLiteReadStore(settings.data_dir / "readmodels.sqlite3")
+            self.audit: AuditStore = SQLiteAuditStore(
+                settings.data_dir / "audit.sqlite3", settings.audit_key_bytes(), self.clock.now
+            )
         else:
             if create_tables:
                 create_schema(settings)
             self.log = EventLog(env=postgres_env(settings, create_tables))
             assert settings.database_url
             self.store = PostgresReadStore(settings.database_url, settings.database_schema)
+            self.audit = PostgresAuditStore(
+                settings.database_url,
+                settings.database_schema,
+                settings.audit_key_bytes(),
+                self.clock.now,
+                create_tables=create_tables,
+            )
+        self.audit_writer = GroupCommitWriter(self.audit, settings.audit_linger_ms / 1000)
         self.commands = CommandBus(self.log, self.clock, self.ids)
         wiring: Wiring = wire(settings, self.log, self.store, self.commands)
         self.wiring = wiring
@@ -192,6 +207,14 @@ class Runtime:
             return True
         return not self.log.read(at, 1, stop=position, topics=self.runners[name].topics)
 
+    def tenant_at(self, position: int) -> str | None:
+        """The tenant of the event at a log position (whose data it is)."""
+        found = self.log.read(position - 1, 1, stop=position)
+        if not found:
+            return None
+        tenant = metadata_of(self.log.decode(found[0])).get("tenantId")
+        return str(tenant) if tenant else None
+
     # -- health -----------------------------------------------------------------------
 
     def check_store(self) -> dict[str, Any]:
@@ -216,5 +239,7 @@ class Runtime:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()
+        self.audit_writer.close()
+        self.audit.close()
         self.store.close()
         self.log.close()

@@ -70,6 +70,20 @@ class Settings(BaseSettings):
         description="where patients open their one-time links (emails and pushes)",
     )
     webhook_allow_private: bool = False
+    audit_key: str | None = Field(
+        default=None,
+        description="HMAC key of the audit trail's and the event log's hash chains (32+ "
+        "bytes); unset derives one from the JWT secret",
+    )
+    audit_linger_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="how long the audit writer waits for more entries before a group commit",
+    )
+    audit_reads: bool = Field(
+        default=True, description="record reads in the audit trail (off only to measure it)"
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1,
@@ -100,6 +114,11 @@ class Settings(BaseSettings):
         if self.link_key:
             return self.link_key.encode()
         return hashlib.sha256(b"careloop one-time links\0" + self.jwt_secret.encode()).digest()
+
+    def audit_key_bytes(self) -> bytes:
+        if self.audit_key:
+            return self.audit_key.encode()
+        return hashlib.sha256(b"careloop audit chain\0" + self.jwt_secret.encode()).digest()
 
 
 @lru_cache

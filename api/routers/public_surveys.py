@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
+from api.audit.note import note_actor, note_subject
 from api.commands import execute
 from api.deps import RequestDep, RequestFacts, RuntimeDep
 from api.openapi import errors
@@ -31,7 +32,7 @@ from api.schemas.surveys import (
     SurveyResponse,
 )
 from bootstrap.runtime import Runtime
-from domain.shared.context import SYSTEM_ACTOR, CommandContext
+from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
 from domain.surveys.errors import LinkGoneError, UnknownLinkError
 from domain.surveys.link import LinkPurpose, OneTimeLink, link_id, token_hash
 
@@ -73,6 +74,12 @@ def find_form(runtime: Runtime, token: str, purpose: LinkPurpose) -> dict[str, A
         or not hmac.compare_digest(str(form["tokenHash"]), hashed)
     ):
         raise UnknownLinkError("No such link.")
+    # The token is the credential: whoever holds it acts as the link's patient.
+    tenant = uuid.UUID(str(form["tenantId"]))
+    note_actor(
+        Actor(user_id=uuid.UUID(str(form["patientId"])), role=Role.PATIENT, tenant_id=tenant)
+    )
+    note_subject("survey" if purpose is LinkPurpose.SURVEY else "feedback", form["subjectId"])
     return form
 
 

@@ -42,6 +42,7 @@ class CommandOutcome(Generic[R]):
     result: R | None
     position: int
     replay: Rendered | None = None
+    wrote: bool = True  # False when the command changed nothing (or was replayed)
 
     @property
     def replayed(self) -> bool:
@@ -110,7 +111,7 @@ class CommandBus:
                         return replay
                 continue
             if position is None:
-                position = self.log.head()
+                return CommandOutcome(result, self.log.head(), wrote=False)
             return CommandOutcome(result, position)
         raise ConflictError("The resource was changed concurrently; try again.")
 
@@ -126,4 +127,6 @@ class CommandBus:
         # The first response's position: the record is the last thing its command saved,
         # so its position is the highest that commit wrote.
         position = self.log.position_of(record.id) or self.log.head()
-        return CommandOutcome(None, position, Rendered(record.status_code, dict(record.body)))
+        return CommandOutcome(
+            None, position, Rendered(record.status_code, dict(record.body)), wrote=False
+        )

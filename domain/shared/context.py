@@ -59,6 +59,11 @@ class CommandContext:
     causation_id: str | None = None
     idempotency_key: str | None = None
     request_fingerprint: str | None = None
+    # The audit action of the request that issued the command, and the status it answers
+    # on success: stamped on its events, so that the request's audit entry can be derived
+    # from them (docs/decisions/0026).
+    action: str | None = None
+    action_status: int | None = None
 
     def caused_by(self, causation_id: str) -> CommandContext:
         return replace(self, causation_id=causation_id)

@@ -41,7 +41,7 @@ METADATA_KEYS = ("actorId", "role", "tenantId", "correlationId", "causationId", 
 def build_metadata(
     ctx: CommandContext, tenant_id: uuid.UUID | None, recorded_at: datetime
 ) -> dict[str, Any]:
-    return {
+    meta: dict[str, Any] = {
         "actorId": str(ctx.actor.user_id),
         "role": ctx.actor.role.value,
         "tenantId": str(tenant_id) if tenant_id else None,
@@ -49,6 +49,10 @@ def build_metadata(
         "causationId": ctx.causation_id,
         "recordedAt": recorded_at.isoformat(),
     }
+    if ctx.action is not None:
+        meta["action"] = ctx.action
+        meta["actionStatus"] = ctx.action_status
+    return meta
 
 
 class TrackingConflictError(RuntimeError):

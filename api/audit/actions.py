@@ -1,0 +1,132 @@
+"""The audit action of every route: a stable name, and where the entry's subject comes
+from. docs/audit-actions.md lists them (generated from this table, and checked against it
+by a test); a route missing here fails tests/e2e/test_audit_completeness.py.
+
+Commands are named for what they do, in the spec's past-tense style (the survey loop's
+`survey_patient_contacted` and `satisfaction_feedback_sent` are the spec's own names);
+reads of patient data are `<resource>.read`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    subject_type: str
+    # The path parameter naming the subject; None: the subject comes from what the
+    # request's code noted (a created id, a body's patient), else the caller's tenant.
+    subject_param: str | None = None
+
+
+def _a(name: str, subject_type: str, subject_param: str | None = None) -> Action:
+    return Action(name, subject_type, subject_param)
+
+
+ACTIONS: dict[str, Action] = {
+    # Tenants, staff, patients
+    "create_tenant": _a("tenant_created", "tenant"),
+    "list_tenants": _a("tenants.read", "tenant"),
+    "get_tenant": _a("tenant.read", "tenant", "tenantId"),
+    "get_feature_flags": _a("feature_flags.read", "tenant", "tenantId"),
+    "set_feature_flag": _a("feature_flag_set", "tenant", "tenantId"),
+    "register_staff": _a("staff_registered", "staff"),
+    "approve_staff": _a("staff_approved", "staff", "staffId"),
+    "deactivate_staff": _a("staff_deactivated", "staff", "staffId"),
+    "list_staff": _a("staff.read", "tenant", "tenantId"),
+    "get_staff": _a("staff_member.read", "staff", "staffId"),
+    "invite_patient": _a("patient_invited", "patient"),
+    "list_patients": _a("patients.read", "tenant", "tenantId"),
+    "get_patient": _a("patient.read", "patient", "patientId"),
+    # Care team
+    "list_tenant_doctors": _a("tenant_doctors.read", "tenant"),
+    "assign_patient": _a("patient_assigned", "patient"),
+    "unassign_patient": _a("patient_unassigned", "patient"),
+    "list_my_patients": _a("my_patients.read", "staff"),
+    "list_all_patients": _a("all_patients.read", "tenant"),
+    # Conversations
+    "list_conversations": _a("conversations.read", "user"),
+    "list_messages": _a("messages.read", "conversation", "conversationId"),
+    "post_message": _a("message_posted", "conversation", "conversationId"),
+    # Workouts
+    "start_workout": _a("workout_started", "workout"),
+    "record_exercise": _a("exercise_recorded", "workout", "workoutId"),
+    "finalize_workout": _a("workout_finalized", "workout", "workoutId"),
+    "save_note": _a("note_saved", "workout", "workoutId"),
+    "delete_note": _a("note_deleted", "workout", "workoutId"),
+    "get_workout": _a("workout.read", "workout", "workoutId"),
+    # The caller's own
+    "register_push_token": _a("push_token_registered", "user"),
+    "list_notifications": _a("notifications.read", "user"),
+    "set_language": _a("language_set", "user"),
+    # Operations
+    "list_projections": _a("projections.read", "platform"),
+    "list_deliveries": _a("deliveries.read", "tenant"),
+    "redeliver": _a("delivery_redelivered", "delivery", "deliveryId"),
+    # Exercises and treatment plans
+    "create_exercise": _a("exercise_created", "exercise"),
+    "list_exercises": _a("exercises.read", "tenant"),
+    "get_exercise": _a("exercise.read", "exercise", "exerciseId"),
+    "edit_exercise": _a("exercise_edited", "exercise", "exerciseId"),
+    "plan_library": _a("plan_library.read", "tenant"),
+    "get_plan": _a("treatment_plan.read", "treatment_plan", "planId"),
+    "list_plan_versions": _a("plan_versions.read", "treatment_plan", "planId"),
+    "get_plan_version": _a("plan_version.read", "treatment_plan", "planId"),
+    "create_plan": _a("treatment_plan_created", "treatment_plan"),
+    "edit_plan": _a("treatment_plan_edited", "treatment_plan", "planId"),
+    "publish_plan": _a("treatment_plan_published", "treatment_plan", "planId"),
+    "clone_plan": _a("treatment_plan_cloned", "treatment_plan", "planId"),
+    "promote_plan": _a("treatment_plan_promoted", "treatment_plan", "planId"),
+    "assign_plan": _a("treatment_plan_assigned", "enrollment"),
+    "self_assign_plan": _a("treatment_plan_self_assigned", "enrollment"),
+    "approve_enrollment": _a("enrollment_approved", "enrollment", "enrollmentId"),
+    "pause_enrollment": _a("enrollment_paused", "enrollment", "enrollmentId"),
+    "resume_enrollment": _a("enrollment_resumed", "enrollment", "enrollmentId"),
+    "get_enrollment": _a("enrollment.read", "enrollment", "enrollmentId"),
+    "enrollment_progress": _a("enrollment_progress.read", "enrollment", "enrollmentId"),
+    "list_patient_enrollments": _a("enrollments.read", "patient", "patientId"),
+    "set_service_plan": _a("service_plan_set", "patient", "patientId"),
+    "get_service_plan": _a("service_plan.read", "patient", "patientId"),
+    # Webhooks
+    "create_webhook": _a("webhook_created", "webhook"),
+    "list_webhooks": _a("webhooks.read", "tenant"),
+    "get_webhook": _a("webhook.read", "webhook", "webhookId"),
+    "list_webhook_deliveries": _a("webhook_deliveries.read", "webhook", "webhookId"),
+    # Surveys and the satisfaction check
+    "create_survey_template": _a("survey_template_created", "survey_template"),
+    "revise_survey_template": _a("survey_template_revised", "survey_template", "templateId"),
+    "list_survey_templates": _a("survey_templates.read", "tenant"),
+    "get_survey_template": _a("survey_template.read", "survey_template", "templateId"),
+    "send_survey": _a("survey_sent", "survey"),
+    "list_surveys": _a("surveys.read", "tenant"),
+    "surveys_needing_action": _a("surveys_needing_action.read", "tenant"),
+    "survey_stats": _a("survey_stats.read", "tenant"),
+    "get_survey": _a("survey.read", "survey", "surveyId"),
+    "log_contact": _a("survey_patient_contacted", "survey", "surveyId"),
+    "send_satisfaction_check": _a("satisfaction_feedback_sent", "survey", "surveyId"),
+    "get_feedback": _a("feedback.read", "feedback", "feedbackId"),
+    "close_feedback": _a("feedback_closed", "feedback", "feedbackId"),
+    "escalate_feedback": _a("feedback_escalated", "feedback", "feedbackId"),
+    # A patient's one-time links: the link's patient is the actor once the link resolves
+    "get_public_survey": _a("survey.read", "survey"),
+    "answer_public_survey": _a("survey_answered", "survey"),
+    "get_public_feedback": _a("feedback.read", "feedback"),
+    "answer_public_feedback": _a("feedback_answered", "feedback"),
+    "survey_page": _a("survey.read", "survey"),
+    "answer_survey_page": _a("survey_answered", "survey"),
+    "feedback_page": _a("feedback.read", "feedback"),
+    "answer_feedback_page": _a("feedback_answered", "feedback"),
+    # History, provenance, the audit trail itself
+    "list_stream_events": _a("stream_events.read", "aggregate", "aggregateId"),
+    "read_stream_state": _a("stream_state.read", "aggregate", "aggregateId"),
+    "read_provenance": _a("provenance.read", "aggregate", "id"),
+    "list_audit_entries": _a("audit.read", "tenant"),
+    "verify_audit_chain": _a("audit_verify.read", "tenant"),
+}
+
+# Routes that touch no tenant's data and carry no credential: never audited.
+UNAUDITED = frozenset(
+    {"get_health", "get_metrics", "openapi", "swagger_ui", "swagger_ui_redirect", "redoc"}
+)

@@ -1,0 +1,160 @@
+"""The audit store on the embedded default: its own SQLite file in the data directory,
+WAL mode with `synchronous=FULL`, so a committed entry survives a power cut."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from domain.audit.entry import AuditEntry, Draft
+from domain.audit.store import (
+    COLUMNS,
+    PROBE_TENANT,
+    VERIFY_CHUNK,
+    AuditFilter,
+    AuditStore,
+    by_tenant,
+    entry_of,
+    row_of,
+    where,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_entries (
+    tenant TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL,
+    actor_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject_type TEXT NOT NULL,
+    subject_id TEXT,
+    outcome TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    correlation_id TEXT,
+    request_id TEXT NOT NULL,
+    position INTEGER,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (tenant, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_entries (tenant, actor_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_entries (tenant, subject_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_action ON audit_entries (tenant, action, seq);
+CREATE INDEX IF NOT EXISTS audit_by_outcome ON audit_entries (tenant, outcome, seq);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (tenant, recorded_at);
+CREATE INDEX IF NOT EXISTS audit_by_request ON audit_entries (request_id);
+CREATE TABLE IF NOT EXISTS audit_heads (
+    tenant TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_entries_no_update BEFORE UPDATE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_entries_no_delete BEFORE DELETE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+"""
+
+_INSERT = f"INSERT INTO audit_entries ({COLUMNS}) VALUES ({', '.join('?' * 14)})"
+
+
+class SQLiteAuditStore(AuditStore):
+    def __init__(self, path: Path | str, key: bytes, now: Callable[[], datetime]) -> None:
+        super().__init__(key, now)
+        self.path = str(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def append(self, drafts: Sequence[Draft], probe: bool = False) -> list[AuditEntry]:
+        conn = self._conn()
+        stored: list[AuditEntry | None] = [None] * len(drafts)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for tenant, indexes, group in by_tenant(drafts):
+                row = conn.execute(
+                    "SELECT seq, hash FROM audit_heads WHERE tenant = ?", (tenant,)
+                ).fetchone()
+                entries = self.chain(group, (row[0], row[1]) if row else (0, ""))
+                conn.executemany(_INSERT, [row_of(e) for e in entries])
+                conn.execute(
+                    "INSERT INTO audit_heads (tenant, seq, hash) VALUES (?, ?, ?) "
+                    "ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    (tenant, entries[-1].seq, entries[-1].hash),
+                )
+                for index, entry in zip(indexes, entries, strict=True):
+                    stored[index] = entry
+            if probe:
+                conn.execute("SAVEPOINT probe")
+                conn.execute(
+                    _INSERT,
+                    (PROBE_TENANT, 0, "", "", "", "", "", None, "", 0, None, "", None, ""),
+                )
+                conn.execute("ROLLBACK TO probe")
+                conn.execute("RELEASE probe")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return [e for e in stored if e is not None]
+
+    def query(self, tenant: str, f: AuditFilter, limit: int) -> list[AuditEntry]:
+        clause, params = where(tenant, f, "?")
+        rows = self._conn().execute(
+            f"SELECT {COLUMNS} FROM audit_entries WHERE {clause} ORDER BY seq DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [entry_of(r) for r in rows]
+
+    def entries(
+        self, tenant: str, after_seq: int = 0, limit: int = VERIFY_CHUNK
+    ) -> list[AuditEntry]:
+        rows = self._conn().execute(
+            f"SELECT {COLUMNS} FROM audit_entries WHERE tenant = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (tenant, after_seq, limit),
+        )
+        return [entry_of(r) for r in rows]
+
+    def head(self, tenant: str) -> tuple[int, str] | None:
+        row = (
+            self._conn()
+            .execute("SELECT seq, hash FROM audit_heads WHERE tenant = ?", (tenant,))
+            .fetchone()
+        )
+        return (int(row[0]), str(row[1])) if row else None
+
+    def tenants(self) -> list[str]:
+        rows = self._conn().execute("SELECT tenant FROM audit_heads ORDER BY tenant")
+        return [str(r[0]) for r in rows]
+
+    def has_request(self, request_id: str) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT 1 FROM audit_entries WHERE request_id = ? LIMIT 1", (request_id,))
+            .fetchone()
+        )
+        return row is not None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
