@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.audit.note import note_ids, note_write
 from bootstrap.runtime import Runtime
-from domain.shared.commands import Handler, Rendered
+from domain.shared.commands import CommandOutcome, Handler, Rendered
 from domain.shared.context import CommandContext
 from domain.shared.history import camel
 
@@ -43,6 +43,14 @@ def to_json(value: Any) -> Any:
     return value
 
 
+def note_outcome(outcome: CommandOutcome[Any], body: Mapping[str, Any]) -> None:
+    """Tell the request's audit entry where the command wrote, and the ids its result
+    named (a created subject's)."""
+    if outcome.wrote:
+        note_write(outcome.position)
+    note_ids(body)
+
+
 def execute(
     runtime: Runtime, ctx: CommandContext, handler: Handler[Any], status_code: int = 200
 ) -> JSONResponse:
@@ -50,15 +58,13 @@ def execute(
         return Rendered(status_code, to_json(result))
 
     outcome = runtime.commands.run(ctx, handler, render=render)
-    if outcome.wrote:
-        note_write(outcome.position)
     if outcome.replay is not None:
-        note_ids(outcome.replay.body)
+        note_outcome(outcome, outcome.replay.body)
         return JSONResponse(
             {**outcome.replay.body, "position": outcome.position},
             status_code=outcome.replay.status_code,
             headers={"Idempotent-Replayed": "true"},
         )
     body = render(outcome.result).body
-    note_ids(body)
+    note_outcome(outcome, body)
     return JSONResponse({**body, "position": outcome.position}, status_code=status_code)

@@ -13,6 +13,7 @@ from api.audit.middleware import AuditMiddleware
 from api.metrics import CommandMetricsMiddleware, Metrics
 from api.routers import (
     admin,
+    audit,
     careteam,
     conversations,
     deliveries,
@@ -109,6 +110,7 @@ def create_app(
         public_pages,
         streams,
         provenance,
+        audit,
     ):
         app.include_router(module.router)
     openapi.install(app)

@@ -28,7 +28,7 @@ def _a(name: str, subject_type: str, subject_param: str | None = None) -> Action
 ACTIONS: dict[str, Action] = {
     # Tenants, staff, patients
     "create_tenant": _a("tenant_created", "tenant"),
-    "list_tenants": _a("tenants.read", "tenant"),
+    "list_tenants": _a("tenants.read", "platform"),
     "get_tenant": _a("tenant.read", "tenant", "tenantId"),
     "get_feature_flags": _a("feature_flags.read", "tenant", "tenantId"),
     "set_feature_flag": _a("feature_flag_set", "tenant", "tenantId"),
@@ -44,7 +44,7 @@ ACTIONS: dict[str, Action] = {
     "list_tenant_doctors": _a("tenant_doctors.read", "tenant"),
     "assign_patient": _a("patient_assigned", "patient"),
     "unassign_patient": _a("patient_unassigned", "patient"),
-    "list_my_patients": _a("my_patients.read", "staff"),
+    "list_my_patients": _a("my_patients.read", "user"),
     "list_all_patients": _a("all_patients.read", "tenant"),
     # Conversations
     "list_conversations": _a("conversations.read", "user"),
@@ -130,3 +130,50 @@ ACTIONS: dict[str, Action] = {
 UNAUDITED = frozenset(
     {"get_health", "get_metrics", "openapi", "swagger_ui", "swagger_ui_redirect", "redoc"}
 )
+
+
+def markdown(routes: dict[str, tuple[str, str]]) -> str:
+    """docs/audit-actions.md: every action with its route(s) and subject, from the table
+    and the app's routes (`name -> (method, path)`)."""
+    lines = [
+        "# Audit actions",
+        "",
+        "Every request that carries a valid credential leaves one audit entry; its `action`",
+        "is one of these stable names (docs/decisions/0026). Commands are named for what",
+        "they do, whatever their outcome; reads are `<resource>.read`. The subject is the",
+        "path's id where the route names one, else what the request created or addressed.",
+        "Generated from `api/audit/actions.py` (`python -m api.audit.actions`); a test",
+        "keeps the two equal.",
+        "",
+        "| Action | Route | Subject type | Subject |",
+        "|---|---|---|---|",
+    ]
+    for name, action in sorted(ACTIONS.items(), key=lambda item: (item[1].name, item[0])):
+        method, path = routes.get(name, ("", ""))
+        subject = f"`{action.subject_param}`" if action.subject_param else "noted by the route"
+        if action.subject_param is None and action.subject_type in ("user", "tenant"):
+            subject = "the caller" if action.subject_type == "user" else "the tenant"
+        if action.subject_type == "platform":
+            subject = "none"
+        lines.append(f"| `{action.name}` | `{method} {path}` | {action.subject_type} | {subject} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - writes docs/audit-actions.md
+    import tempfile
+
+    import fastapi.routing
+
+    from api.main import create_app
+    from bootstrap.runtime import Runtime
+    from bootstrap.settings import Settings
+
+    runtime = Runtime(Settings(data_dir=tempfile.mkdtemp()))
+    app = create_app(runtime)
+    found = {
+        route.name: (sorted(route.methods)[0], route.path)
+        for route in fastapi.routing.iter_route_contexts(app.routes)
+        if getattr(route, "methods", None)
+    }
+    print(markdown(found), end="")
+    runtime.close()

@@ -133,6 +133,7 @@ def as_link_holder(
         system, lambda uow: runtime.surveys.link_holder(uow, token, purpose)
     ).result
     assert holder is not None
+    note_actor(holder)
     return request.context(holder)
 
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from api.commands import execute, to_json
+from api.commands import execute, note_outcome, to_json
 from api.deps import CommandDep, RuntimeDep, read_model, require, visible
 from api.openapi import errors
 from api.schemas.surveys import (
@@ -91,10 +91,12 @@ def execute_with_token(
     outcome = runtime.commands.run(ctx, handler, render=render)
     if outcome.replay is None:
         body = to_json(outcome.result)
+        note_outcome(outcome, body)
         return JSONResponse(
             {**body, "position": outcome.position}, status_code=status_code, headers=NO_STORE
         )
     stored = dict(outcome.replay.body)
+    note_outcome(outcome, stored)
     again = runtime.commands.run(
         dataclasses.replace(ctx, idempotency_key=None), lambda uow: make_token(uow, stored)
     ).result

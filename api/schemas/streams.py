@@ -19,6 +19,9 @@ class EventMetadata(CamelOut):
     correlation_id: str | None = None
     causation_id: str | None = None
     recorded_at: str | None = None
+    # The audit action of the request that wrote the event, and its success status.
+    action: str | None = None
+    action_status: int | None = None
 
 
 class StoredEventOut(CamelOut):

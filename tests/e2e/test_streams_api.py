@@ -122,6 +122,12 @@ def test_the_events_of_a_workout_come_with_their_positions_metadata_and_data(
     assert last["metadata"]["actorId"] == clinic.doctor
     assert last["metadata"]["role"] == "doctor"
     assert last["metadata"]["correlationId"] == "corr-note-1"
+    # The request's audit action, from which its audit entry can be derived.
+    assert (first["metadata"]["action"], first["metadata"]["actionStatus"]) == (
+        "workout_started",
+        201,
+    )
+    assert last["metadata"]["action"] == "note_saved"
     for event in listed:
         assert set(event["metadata"]) == {
             "actorId",
@@ -130,6 +136,8 @@ def test_the_events_of_a_workout_come_with_their_positions_metadata_and_data(
             "correlationId",
             "causationId",
             "recordedAt",
+            "action",
+            "actionStatus",
         }
         assert not {"metadata", "originatorId", "originatorVersion", "timestamp"} & set(
             event["data"]

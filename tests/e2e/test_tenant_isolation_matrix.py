@@ -567,6 +567,12 @@ ENDPOINTS = [
         HISTORY_READERS,
         params=lambda clinic: {"aggregateId": clinic.plan},
     ),
+    # The audit trail: its readers, each their own tenant's (a platform admin: the
+    # platform's own chain unless it names a tenant).
+    Endpoint("read-the-audit-trail", "GET", "/v1/audit", HISTORY_READERS, across_tenants=None),
+    Endpoint(
+        "verify-the-audit-trail", "GET", "/v1/audit/verify", HISTORY_READERS, across_tenants=None
+    ),
     # Provenance: the history readers, and whoever may read the thing (a workout: its
     # patient and their connected doctors).
     Endpoint(
