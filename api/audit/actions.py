@@ -10,6 +10,7 @@ reads of patient data are `<resource>.read`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -159,21 +160,26 @@ def markdown(routes: dict[str, tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def route_table(routes: Any) -> dict[str, tuple[str, str]]:
+    """`name -> (method, path)` of an app's routes (`app.routes`, routers expanded)."""
+    import fastapi.routing
+
+    table: dict[str, tuple[str, str]] = {}
+    for route in fastapi.routing.iter_route_contexts(routes):
+        methods = getattr(route, "methods", None)
+        if methods and route.name:
+            table[str(route.name)] = (sorted(methods)[0], str(route.path))
+    return table
+
+
 if __name__ == "__main__":  # pragma: no cover - writes docs/audit-actions.md
     import tempfile
-
-    import fastapi.routing
+    from pathlib import Path
 
     from api.main import create_app
     from bootstrap.runtime import Runtime
     from bootstrap.settings import Settings
 
-    runtime = Runtime(Settings(data_dir=tempfile.mkdtemp()))
-    app = create_app(runtime)
-    found = {
-        route.name: (sorted(route.methods)[0], route.path)
-        for route in fastapi.routing.iter_route_contexts(app.routes)
-        if getattr(route, "methods", None)
-    }
-    print(markdown(found), end="")
+    runtime = Runtime(Settings(data_dir=Path(tempfile.mkdtemp())))
+    print(markdown(route_table(create_app(runtime).routes)), end="")
     runtime.close()

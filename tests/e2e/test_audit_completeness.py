@@ -23,7 +23,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from api.audit.actions import ACTIONS, UNAUDITED, markdown
+from api.audit.actions import ACTIONS, UNAUDITED, markdown, route_table
 from api.auth import decode_token
 from domain.audit.entry import AuditEntry, outcome_of
 from domain.audit.store import AuditFilter
@@ -306,11 +306,6 @@ def test_every_route_of_the_app_has_an_action_and_a_case(world: World) -> None:
 
 
 def test_the_actions_listed_in_the_docs_are_the_table(world: World) -> None:
-    routes: Any = fastapi.routing.iter_route_contexts(world.api.client.app.routes)  # type: ignore[attr-defined]
-    found = {
-        route.name: (sorted(route.methods)[0], route.path)
-        for route in routes
-        if getattr(route, "methods", None)
-    }
+    found = route_table(world.api.client.app.routes)  # type: ignore[attr-defined]
     listed = (Path(__file__).parents[2] / "docs" / "audit-actions.md").read_text()
     assert listed == markdown(found), "regenerate it: python -m api.audit.actions"
