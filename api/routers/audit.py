@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import RuntimeDep, require, tenant_scope
 from api.errors import ProblemError
+from api.openapi import errors
 from api.schemas.audit import AuditPage, AuditVerification, OutcomeOut
 from bootstrap.runtime import Runtime
 from domain.audit.chain import verify
@@ -44,7 +45,10 @@ def chain_of(runtime: Runtime, actor: Actor, tenant_id: uuid.UUID | None) -> str
     return tenant_scope(runtime, actor, tenant_id)
 
 
-@router.get("", response_model=AuditPage)
+_NO_TENANT = (404, "`tenantId` names no tenant the caller may read.")
+
+
+@router.get("", response_model=AuditPage, responses=errors(_NO_TENANT))
 def list_audit_entries(
     actor: AuditReader,
     runtime: RuntimeDep,
@@ -92,7 +96,7 @@ def list_audit_entries(
     }
 
 
-@router.get("/verify", response_model=AuditVerification)
+@router.get("/verify", response_model=AuditVerification, responses=errors(_NO_TENANT))
 def verify_audit_chain(
     actor: AuditReader, runtime: RuntimeDep, tenant_id: TenantQuery = None
 ) -> Any:

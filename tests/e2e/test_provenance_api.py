@@ -57,8 +57,8 @@ def loop(
     ) as api:
         clinic = FeedbackClinic(api)
         workout = clinic.hard_workout()
-        api.ok("POST", f"/v1/workouts/{workout}/finalize", clinic.patient_h)
-        finalize_position = api.runtime.log.head()
+        finalized = api.ok("POST", f"/v1/workouts/{workout}/finalize", clinic.patient_h)
+        finalize_position = finalized["position"]
         conversation = clinic.group_conversation()
         summary = eventually(
             lambda: clinic.cards(clinic.maya_h, conversation, "PATIENT_FEEDBACK_SUMMARY"),
