@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from api import demo_audit
 from api.auth import mint_token
 from api.commands import to_json
 from api.demo_plans import DemoPlans, load_plans, print_plans
@@ -27,6 +28,8 @@ from domain.surveys.link import NONCE_BYTES, LinkPurpose
 from domain.surveys.template import Question
 
 DEMO_PLATFORM_ADMIN = uuid.UUID("00000000-0000-4000-a000-00000000d001")
+# The clinic's compliance officer: an auditor is a token of the tenant, no staff record.
+DEMO_AUDITOR = uuid.UUID("00000000-0000-4000-a000-00000000d0a1")
 
 SURVEY_NAME = "After your visit"
 SURVEY_QUESTIONS = [
@@ -151,6 +154,7 @@ def _run(
             replayed["token"] = _read(runtime, actor, lambda u: token_again(u, replayed))
         return replayed
     body: dict[str, Any] = to_json(outcome.result)
+    demo_audit.record(runtime, actor, key, outcome.position if outcome.wrote else None, body)
     return body
 
 
@@ -369,6 +373,7 @@ def load_demo(runtime: Runtime) -> Demo:
         ),
     )
 
+    demo.users.append(DemoUser("Ines Ortega", Role.AUDITOR, DEMO_AUDITOR, tenant_id))
     demo.surveys = _survey_loop(runtime, demo)
     demo.plans = load_plans(runtime, tenant_id, {u.name: u.user_id for u in demo.users})
 

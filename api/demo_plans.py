@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
+from api import demo_audit
 from api.commands import to_json
 from bootstrap.runtime import Runtime
 from domain.plans.content import ExerciseParams, PlanContent, PlanExercise, PlanSession
@@ -68,6 +69,7 @@ def _run(
     if outcome.replay is not None:
         return dict(outcome.replay.body)
     body: dict[str, Any] = to_json(outcome.result)
+    demo_audit.record(runtime, actor, key, outcome.position if outcome.wrote else None, body)
     return body
 
 

@@ -207,13 +207,21 @@ class Runtime:
             return True
         return not self.log.read(at, 1, stop=position, topics=self.runners[name].topics)
 
-    def tenant_at(self, position: int) -> str | None:
-        """The tenant of the event at a log position (whose data it is)."""
-        found = self.log.read(position - 1, 1, stop=position)
+    def tenant_at(self, position: int, lookback: int = 16) -> str | None:
+        """The tenant whose data the command that wrote up to `position` changed: the
+        tenant of its events (the last of which may be its Idempotency-Key's record,
+        which has only the caller's tenant)."""
+        found = self.log.read(max(position - lookback, 0), lookback, stop=position)
         if not found:
             return None
-        tenant = metadata_of(self.log.decode(found[0])).get("tenantId")
-        return str(tenant) if tenant else None
+        metas = [metadata_of(self.log.decode(n)) for n in reversed(found)]
+        cause = metas[0].get("causationId")
+        for meta in metas:
+            if meta.get("causationId") != cause:
+                break
+            if meta.get("tenantId"):
+                return str(meta["tenantId"])
+        return None
 
     # -- health -----------------------------------------------------------------------
 
