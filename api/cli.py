@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,11 +20,18 @@ from api.auth import TOKEN_ROLES, mint_token
 from bootstrap.settings import MIN_JWT_SECRET_BYTES, Settings, get_settings
 from domain.shared.context import Role
 
+if TYPE_CHECKING:
+    from domain.audit.chain_store import Integrity
+
 app = typer.Typer(help="CareLoop: the feedback loops of a telerehab clinic.", no_args_is_help=True)
 db_app = typer.Typer(help="Database administration (PostgreSQL).", no_args_is_help=True)
 projections_app = typer.Typer(help="Read-model projections.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(projections_app, name="projections")
+audit_app = typer.Typer(
+    help="The audit trail and the event log's hash chain.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
@@ -293,6 +300,114 @@ def db_init() -> None:
     with _friendly():
         _runtime(create_tables=True).close()
     console.print(f"schema '{settings.database_schema}' is ready")
+
+
+# -- audit ------------------------------------------------------------------------------
+
+MAX_BREAK_LINES = 20
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="Verify this tenant's chain only ('platform' for the platform's)"),
+    ] = None,
+    events: Annotated[
+        bool, typer.Option("--events", help="Verify the event log's chain instead")
+    ] = False,
+) -> None:
+    """Recompute the audit trail's keyed hash chains (every tenant's, or one), or with
+    --events the event log's chain, and exit with status 1 on any break."""
+    settings = get_settings()
+    if events and tenant is not None:
+        _refuse("--tenant names an audit chain; --events verifies the event log's chain")
+    _require_database(settings)
+    from domain.audit.chain_store import integrity_of
+
+    with _friendly():
+        runtime = _runtime()
+        integrity = integrity_of(runtime.log, runtime.audit, create_table=False)
+        try:
+            broken = _verify_events(integrity) if events else _verify_audit(integrity, tenant)
+        finally:
+            integrity.close()
+            runtime.close()
+    if broken:
+        raise typer.Exit(1)
+
+
+def _verify_audit(integrity: Integrity, tenant: str | None) -> bool:
+    import time
+
+    from domain.audit.entry import PLATFORM
+
+    if tenant is None:
+        tenants = integrity.entries.tenants()
+    else:
+        tenants = [PLATFORM if tenant in ("", "platform") else tenant]
+    started = time.perf_counter()
+    count = 0
+    broken = False
+    for chain in tenants:
+        result = integrity.entries.verify(chain)
+        count += result.entries
+        name = chain or "platform"
+        head = result.head_hash or "-"
+        if result.verified:
+            print(f"tenant {name}: {result.entries} entries, head {head}: verified")
+            continue
+        broken = True
+        seq = result.first_broken_seq
+        print(f"tenant {name}: {result.entries} entries, head {head}: BROKEN at seq {seq}")
+        found = integrity.entries.entry(chain, seq) if seq is not None else None
+        if found is None:
+            recorded = integrity.entries.head(chain)
+            print(f"  seq {seq}: missing (the store's head records seq {recorded and recorded[0]})")
+        else:
+            print(
+                f"  seq {seq}: action {found.column('action')}, actor {found.column('actor_id')} "
+                f"({found.column('role')}), recordedAt {found.column('recorded_at')}"
+            )
+    if not tenants:
+        print("no audit entries")
+    _throughput(count, "entries", time.perf_counter() - started)
+    return broken
+
+
+def _verify_events(integrity: Integrity) -> bool:
+    import time
+
+    from domain.audit.events_chain import verify_events
+
+    started = time.perf_counter()
+    result = verify_events(integrity.key, integrity.events.all_rows(), integrity.chain.all_rows())
+    head = (
+        f"head position {result.head_position}, hash {result.head_hash}"
+        if result.head_position is not None
+        else "no chain yet"
+    )
+    print(f"event chain: {result.chained} events chained ({head}); {result.unchained} not yet")
+    if result.verified:
+        print("event chain: verified")
+    else:
+        positions = result.broken_positions
+        print(
+            f"event chain: BROKEN at position {result.first_broken_position}; "
+            f"{len(positions)} broken positions"
+            + ("" if result.chain_intact else "; the chain table itself was changed")
+        )
+        for b in result.breaks[:MAX_BREAK_LINES]:
+            print(f"  position {b.position}: {b.damage.value}")
+        if len(result.breaks) > MAX_BREAK_LINES:
+            print(f"  ... and {len(result.breaks) - MAX_BREAK_LINES} more")
+    _throughput(result.chained + result.unchained, "events", time.perf_counter() - started)
+    return not result.verified
+
+
+def _throughput(count: int, what: str, seconds: float) -> None:
+    rate = count / seconds if seconds > 0 else 0.0
+    print(f"verified {count} {what} in {seconds:.2f} s ({rate:,.0f} {what}/s)", file=sys.stderr)
 
 
 if __name__ == "__main__":

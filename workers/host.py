@@ -18,6 +18,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from domain.shared.deadlines import Deadline
 from workers.actors import Actors, declare_actors, to_wire
+from workers.audit import AuditFollower
 from workers.deadlines import Scheduler
 from workers.reactions import ReactionFollower
 
@@ -59,6 +60,9 @@ class WorkerHost:
             chunk_size=lambda kind: runtime.deadline_handlers[kind].chunk_size,
             backlog=self.backlog,
         )
+        self.audit_follower = AuditFollower(
+            runtime.log, runtime.audit, runtime.clock.now, wake=runtime.hub.subscribe()
+        )
         self._threads: list[threading.Thread] = []
         self.worker: dramatiq.Worker | None = None
 
@@ -86,6 +90,12 @@ class WorkerHost:
         for follower in self.followers:
             self._spawn(f"reaction-{follower.name}", self._follow, follower)
         self._spawn("deadline-scheduler", self._schedule)
+        self._spawn(
+            "audit-follower",
+            self.audit_follower.run,
+            self.stop_event,
+            lambda: self.runtime.store.elect("audit_follower"),
+        )
 
     def _spawn(self, name: str, target: object, *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)  # type: ignore[arg-type]
