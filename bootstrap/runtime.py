@@ -9,6 +9,7 @@ from typing import Any
 
 from bootstrap.contexts import Wiring, wire
 from bootstrap.settings import Settings
+from domain.audit.chain_store import integrity_of
 from domain.audit.postgres_store import PostgresAuditStore
 from domain.audit.sqlite_store import SQLiteAuditStore
 from domain.audit.store import AuditStore
@@ -109,6 +110,8 @@ class Runtime:
                 create_tables=create_tables,
             )
         self.audit_writer = GroupCommitWriter(self.audit, settings.audit_linger_ms / 1000)
+        # The audit entries as stored and the event log's chain, for verifying both.
+        self.integrity = integrity_of(self.log, self.audit, create_table=create_tables)
         self.commands = CommandBus(self.log, self.clock, self.ids)
         wiring: Wiring = wire(settings, self.log, self.store, self.commands)
         self.wiring = wiring
@@ -248,6 +251,7 @@ class Runtime:
             thread.join(timeout=5)
         self._threads.clear()
         self.audit_writer.close()
+        self.integrity.close()
         self.audit.close()
         self.store.close()
         self.log.close()

@@ -58,3 +58,39 @@ def test_the_session_commands_use_no_ids_or_positions_from_the_example_output(
 ) -> None:
     commands = [line for line in example_session().splitlines() if not line.startswith("#")]
     assert not any(placeholder in line for line in commands)
+
+
+def auditor_session() -> str:
+    readme = (ROOT / "README.md").read_text()
+    after = readme.split("An auditor's session", 1)[1]
+    match = re.search(r"```sh\n(.*?)```", after, re.DOTALL)
+    assert match, "the README's auditor session is not a ```sh block"
+    return match.group(1)
+
+
+def test_the_readme_auditor_session_runs_as_pasted(tmp_path: Path) -> None:
+    require(shutil.which("curl") is not None, "curl is not installed")
+    session = auditor_session()
+    assert session.startswith("BASE=http://127.0.0.1:8000\n")
+    env = careloop_env(tmp_path / "data")
+    with careloop_server(tmp_path, "--demo", env=env) as server:
+        script = session.replace("BASE=http://127.0.0.1:8000", f"BASE={server.base_url}", 1)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].endswith("hospital_admin service_plan_set success 200")
+    assert lines[1].endswith("doctor patient_invited success 200")
+    assert lines[2] == "403"
+    assert lines[3].endswith("auditor patient.read denied 403")
+    assert lines[4] == "['Patient.Invited']"
+    assert lines[5] == "1 Sam"
+    verified = json.loads(lines[6])
+    assert verified["verified"] is True and verified["firstBrokenSeq"] is None
+    assert lines[7].endswith(": verified")
