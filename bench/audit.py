@@ -86,7 +86,6 @@ from domain.audit.store import (
     AuditStore,
     chained,
     row_of,
-    where,
 )
 from domain.shared.context import Role
 
@@ -751,14 +750,9 @@ def query_params(f: AuditFilter) -> dict[str, str]:
     return params
 
 
-def statement(backend: Backend, tenant: str, f: AuditFilter) -> tuple[str, list[Any]]:
+def statement(store: AuditStore, tenant: str, f: AuditFilter) -> tuple[str, list[Any]]:
     """The SQL `AuditStore.query` runs (domain/audit/*_store.py), for its plan."""
-    clause, params = where(tenant, f, backend.mark)
-    return (
-        f"SELECT {COLUMNS} FROM audit_entries WHERE {clause} ORDER BY seq DESC "
-        f"LIMIT {backend.mark}",
-        [*params, PAGE + 1],
-    )
+    return store.statement(tenant, f, store.seq_range(tenant, f), PAGE + 1)
 
 
 @dataclass
@@ -801,7 +795,7 @@ def audit_listing(
     asyncio.run(listings(base, store, pop, cases(pop, start)[0], 20))  # warm-up
     rows = []
     for case in cases(pop, start):
-        text, params = statement(backend, pop.tenant, case.make(0))
+        text, params = statement(store, pop.tenant, case.make(0))
         console.print(f"[bold]plan[/], {case.name}: {query_params(case.make(0))}")
         for line in backend.plan(text, params):
             console.print(f"    {line}", highlight=False)

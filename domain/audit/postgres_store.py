@@ -15,9 +15,11 @@ from domain.audit.store import (
     VERIFY_CHUNK,
     AuditFilter,
     AuditStore,
+    SeqRange,
     by_tenant,
     entry_of,
     row_of,
+    timestamp,
     where,
 )
 
@@ -43,7 +45,7 @@ CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_entries (tenant, actor_id, se
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_entries (tenant, subject_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_action ON audit_entries (tenant, action, seq);
 CREATE INDEX IF NOT EXISTS audit_by_outcome ON audit_entries (tenant, outcome, seq);
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (tenant, recorded_at);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (tenant, recorded_at, seq);
 CREATE INDEX IF NOT EXISTS audit_by_request ON audit_entries (request_id);
 CREATE TABLE IF NOT EXISTS audit_heads (
     tenant TEXT PRIMARY KEY,
@@ -102,7 +104,12 @@ class PostgresAuditStore(AuditStore):
                     "SELECT seq, hash FROM audit_heads WHERE tenant = %s FOR UPDATE", (tenant,)
                 )
                 seq, previous = cur.fetchone()
-                entries = self.chain(group, (int(seq), str(previous)))
+                cur.execute(
+                    "SELECT recorded_at FROM audit_entries WHERE tenant = %s AND seq = %s",
+                    (tenant, seq),
+                )
+                last = cur.fetchone()
+                entries = self.chain(group, (int(seq), str(previous)), last[0] if last else None)
                 cur.executemany(_INSERT, [row_of(e) for e in entries])
                 cur.execute(
                     "UPDATE audit_heads SET seq = %s, hash = %s WHERE tenant = %s",
@@ -118,13 +125,26 @@ class PostgresAuditStore(AuditStore):
                     )
         return [e for e in stored if e is not None]
 
-    def query(self, tenant: str, f: AuditFilter, limit: int) -> list[AuditEntry]:
-        clause, params = where(tenant, f, "%s")
+    def first_seq_at(self, tenant: str, at: datetime) -> int | None:
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT {COLUMNS} FROM audit_entries WHERE {clause} ORDER BY seq DESC LIMIT %s",
-                (*params, limit),
-            ).fetchall()
+            row = conn.execute(
+                "SELECT seq FROM audit_entries WHERE tenant = %s AND recorded_at >= %s "
+                "ORDER BY recorded_at, seq LIMIT 1",
+                (tenant, timestamp(at)),
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def statement(
+        self, tenant: str, f: AuditFilter, seqs: SeqRange, limit: int
+    ) -> tuple[str, list[Any]]:
+        clause, params = where(tenant, f, seqs, "%s")
+        sql = f"SELECT {COLUMNS} FROM audit_entries WHERE {clause} ORDER BY seq DESC LIMIT %s"
+        return sql, [*params, limit]
+
+    def select(self, tenant: str, f: AuditFilter, seqs: SeqRange, limit: int) -> list[AuditEntry]:
+        sql, params = self.statement(tenant, f, seqs, limit)
+        with self.pool.connection() as conn:
+            rows = conn.execute(sql, params).fetchall()
         return [entry_of(r) for r in rows]
 
     def entries(

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from domain.audit.entry import AuditEntry, Draft
 from domain.audit.store import (
@@ -16,9 +17,12 @@ from domain.audit.store import (
     VERIFY_CHUNK,
     AuditFilter,
     AuditStore,
+    SeqRange,
     by_tenant,
     entry_of,
+    index_for,
     row_of,
+    timestamp,
     where,
 )
 
@@ -44,7 +48,7 @@ CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_entries (tenant, actor_id, se
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_entries (tenant, subject_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_action ON audit_entries (tenant, action, seq);
 CREATE INDEX IF NOT EXISTS audit_by_outcome ON audit_entries (tenant, outcome, seq);
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (tenant, recorded_at);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (tenant, recorded_at, seq);
 CREATE INDEX IF NOT EXISTS audit_by_request ON audit_entries (request_id);
 CREATE TABLE IF NOT EXISTS audit_heads (
     tenant TEXT PRIMARY KEY,
@@ -88,9 +92,13 @@ class SQLiteAuditStore(AuditStore):
         try:
             for tenant, indexes, group in by_tenant(drafts):
                 row = conn.execute(
-                    "SELECT seq, hash FROM audit_heads WHERE tenant = ?", (tenant,)
+                    "SELECT h.seq, h.hash, e.recorded_at FROM audit_heads h LEFT JOIN "
+                    "audit_entries e ON e.tenant = h.tenant AND e.seq = h.seq "
+                    "WHERE h.tenant = ?",
+                    (tenant,),
                 ).fetchone()
-                entries = self.chain(group, (row[0], row[1]) if row else (0, ""))
+                head = (row[0], row[1]) if row else (0, "")
+                entries = self.chain(group, head, row[2] if row else None)
                 conn.executemany(_INSERT, [row_of(e) for e in entries])
                 conn.execute(
                     "INSERT INTO audit_heads (tenant, seq, hash) VALUES (?, ?, ?) "
@@ -114,13 +122,30 @@ class SQLiteAuditStore(AuditStore):
             raise
         return [e for e in stored if e is not None]
 
-    def query(self, tenant: str, f: AuditFilter, limit: int) -> list[AuditEntry]:
-        clause, params = where(tenant, f, "?")
-        rows = self._conn().execute(
-            f"SELECT {COLUMNS} FROM audit_entries WHERE {clause} ORDER BY seq DESC LIMIT ?",
-            (*params, limit),
+    def first_seq_at(self, tenant: str, at: datetime) -> int | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT seq FROM audit_entries INDEXED BY audit_by_time "
+                "WHERE tenant = ? AND recorded_at >= ? ORDER BY recorded_at, seq LIMIT 1",
+                (tenant, timestamp(at)),
+            )
+            .fetchone()
         )
-        return [entry_of(r) for r in rows]
+        return int(row[0]) if row else None
+
+    def statement(
+        self, tenant: str, f: AuditFilter, seqs: SeqRange, limit: int
+    ) -> tuple[str, list[Any]]:
+        clause, params = where(tenant, f, seqs, "?")
+        index = index_for(f)
+        hint = f" INDEXED BY {index}" if index else ""
+        sql = f"SELECT {COLUMNS} FROM audit_entries{hint} WHERE {clause} ORDER BY seq DESC LIMIT ?"
+        return sql, [*params, limit]
+
+    def select(self, tenant: str, f: AuditFilter, seqs: SeqRange, limit: int) -> list[AuditEntry]:
+        sql, params = self.statement(tenant, f, seqs, limit)
+        return [entry_of(r) for r in self._conn().execute(sql, params)]
 
     def entries(
         self, tenant: str, after_seq: int = 0, limit: int = VERIFY_CHUNK

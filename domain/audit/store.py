@@ -135,7 +135,34 @@ def entry_of(row: Sequence[Any]) -> AuditEntry:
     )
 
 
-def where(tenant: str, f: AuditFilter, mark: str) -> tuple[str, list[Any]]:
+# The index a filter is served by, most selective first (SQLite, which has no statistics
+# unless someone runs ANALYZE, would otherwise scan the tenant's whole chain).
+FILTER_INDEXES = (
+    ("subject_id", "audit_by_subject"),
+    ("actor_id", "audit_by_actor"),
+    ("action", "audit_by_action"),
+    ("outcome", "audit_by_outcome"),
+)
+
+
+def index_for(f: AuditFilter) -> str | None:
+    for column, index in FILTER_INDEXES:
+        if getattr(f, column) is not None:
+            return index
+    return None
+
+
+@dataclass(frozen=True)
+class SeqRange:
+    """A time range as a seq range: `recordedAt` never decreases along a chain (append
+    makes it so), so the entries of [since, until) are those of [low, high)."""
+
+    low: int | None = None
+    high: int | None = None
+    empty: bool = False
+
+
+def where(tenant: str, f: AuditFilter, seqs: SeqRange, mark: str) -> tuple[str, list[Any]]:
     clauses = ["tenant = " + mark]
     params: list[Any] = [tenant]
     for column, value in (
@@ -147,12 +174,12 @@ def where(tenant: str, f: AuditFilter, mark: str) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"{column} = {mark}")
             params.append(value)
-    if f.since is not None:
-        clauses.append(f"recorded_at >= {mark}")
-        params.append(timestamp(f.since))
-    if f.until is not None:
-        clauses.append(f"recorded_at < {mark}")
-        params.append(timestamp(f.until))
+    if seqs.low is not None:
+        clauses.append(f"seq >= {mark}")
+        params.append(seqs.low)
+    if seqs.high is not None:
+        clauses.append(f"seq < {mark}")
+        params.append(seqs.high)
     if f.before_seq is not None:
         clauses.append(f"seq < {mark}")
         params.append(f.before_seq)
@@ -164,8 +191,47 @@ class AuditStore(ABC):
         self.key = key
         self.now = now
 
-    def chain(self, drafts: Sequence[Draft], head: tuple[int, str]) -> list[AuditEntry]:
-        return chained(self.key, drafts, head, self.now())
+    def chain(
+        self, drafts: Sequence[Draft], head: tuple[int, str], previous_at: str | None
+    ) -> list[AuditEntry]:
+        """The entries of `drafts` after `head`, recorded now, or at the previous entry's
+        time if the clock went back: a chain's `recordedAt` never decreases."""
+        now = self.now()
+        if previous_at is not None and timestamp(now) < previous_at:
+            now = parse_timestamp(previous_at)
+        return chained(self.key, drafts, head, now)
+
+    def query(self, tenant: str, f: AuditFilter, limit: int) -> list[AuditEntry]:
+        """Entries of `tenant` matching `f`, newest first: an index range read."""
+        seqs = self.seq_range(tenant, f)
+        if seqs.empty:
+            return []
+        return self.select(tenant, f, seqs, limit)
+
+    def seq_range(self, tenant: str, f: AuditFilter) -> SeqRange:
+        """`f`'s time range as a seq range: two index lookups."""
+        if f.since is None and f.until is None:
+            return SeqRange()
+        low = self.first_seq_at(tenant, f.since) if f.since is not None else None
+        high = self.first_seq_at(tenant, f.until) if f.until is not None else None
+        if f.since is not None and low is None:
+            return SeqRange(empty=True)  # nothing recorded at or after `since`
+        return SeqRange(low, high)
+
+    @abstractmethod
+    def first_seq_at(self, tenant: str, at: datetime) -> int | None:
+        """The seq of the tenant's first entry recorded at or after `at`."""
+
+    @abstractmethod
+    def statement(
+        self, tenant: str, f: AuditFilter, seqs: SeqRange, limit: int
+    ) -> tuple[str, list[Any]]:
+        """The SQL (and its parameters) of the entries matching `f` within `seqs`, newest
+        first: what `select` runs, and what a benchmark asks the plan of."""
+
+    @abstractmethod
+    def select(self, tenant: str, f: AuditFilter, seqs: SeqRange, limit: int) -> list[AuditEntry]:
+        """Entries matching `f` within `seqs`, newest first."""
 
     @abstractmethod
     def append(self, drafts: Sequence[Draft], probe: bool = False) -> list[AuditEntry]:
@@ -173,10 +239,6 @@ class AuditStore(ABC):
         and return their entries in the order of `drafts`;
         with `probe`, also prove the store takes writes (an insert rolled back). Raises
         whatever the database raises, and then nothing was stored."""
-
-    @abstractmethod
-    def query(self, tenant: str, f: AuditFilter, limit: int) -> list[AuditEntry]:
-        """Entries of `tenant` matching `f`, newest first."""
 
     @abstractmethod
     def entries(

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,12 +14,13 @@ from bootstrap.runtime import Runtime
 from domain.audit.chain_store import integrity_of
 from domain.audit.entry import PLATFORM, AuditEntry, Draft, Outcome
 from domain.audit.events_chain import verify_events
-from domain.audit.store import AuditFilter, AuditStore
+from domain.audit.store import AuditStore
 from domain.shared.clock import FakeClock
 from domain.shared.context import Actor, CommandContext, Role
 from domain.shared.eventlog import metadata_of
 from domain.shared.unit_of_work import UnitOfWork
 from tests.support.app import make_api, make_runtime
+from tests.support.audit import refusing
 from workers.audit import AuditFollower, subject_type
 
 ADMIN = Actor(uuid.UUID("00000000-0000-4000-a000-0000000000aa"), Role.PLATFORM_ADMIN, None)
@@ -214,50 +214,13 @@ def test_an_aggregate_is_named_in_snake_case_from_the_event_topic() -> None:
 # -- through the API --------------------------------------------------------------------
 
 
-class RefusingEntries(AuditStore):
-    """The real store, except that it refuses every entry (probes still pass): an audit
-    write that fails after its command committed."""
-
-    def __init__(self, store: AuditStore) -> None:
-        super().__init__(store.key, store.now)
-        self.store = store
-
-    def append(self, drafts: Sequence[Draft], probe: bool = False) -> list[AuditEntry]:
-        if drafts:
-            raise RuntimeError("the audit store refuses the entry")
-        return self.store.append(drafts, probe=probe)
-
-    def query(self, tenant: str, f: AuditFilter, limit: int) -> list[AuditEntry]:
-        return self.store.query(tenant, f, limit)
-
-    def entries(self, tenant: str, after_seq: int = 0, limit: int = 5000) -> list[AuditEntry]:
-        return self.store.entries(tenant, after_seq, limit)
-
-    def head(self, tenant: str) -> tuple[int, str] | None:
-        return self.store.head(tenant)
-
-    def tenants(self) -> list[str]:
-        return self.store.tenants()
-
-    def has_request(self, request_id: str) -> bool:
-        return self.store.has_request(request_id)
-
-    def close(self) -> None:
-        return None
-
-
 def test_a_command_whose_entry_the_store_refused_gets_it_from_the_follower(
     backend: str, tmp_path: Path
 ) -> None:
     with make_api(backend, tmp_path) as api:
         runtime = api.runtime
-        writer: Any = runtime.audit_writer
-        real = writer.store
-        writer.store = RefusingEntries(real)
-        try:
+        with refusing(api, "NEW.action = 'tenant_created'"):  # probes still pass
             tenant = api.tenant("Harbour Clinic")  # 201: its events are written
-        finally:
-            writer.store = real
         assert runtime.audit.tenants() == []  # the request left no entry
         f = follower(runtime)
         try:
