@@ -4,6 +4,7 @@ chain, so any number of API processes append to one chain in one order."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -74,6 +75,13 @@ class PostgresAuditStore(AuditStore):
         from psycopg_pool import ConnectionPool
 
         super().__init__(key, now)
+        self.conninfo = conninfo
+        self.schema = schema
+        # Appending has a connection of its own: after a database restart the pool backs
+        # off between reconnection attempts (seconds, doubling), and commands would be
+        # refused for as long; this one is simply opened again on the next append.
+        self._append_conn: Any = None
+        self._append_lock = threading.Lock()
         self.pool: Any = ConnectionPool(
             conninfo,
             min_size=1,
@@ -91,9 +99,35 @@ class PostgresAuditStore(AuditStore):
                 if exists is None:
                     conn.execute(SCHEMA)
 
+    def _appending(self) -> Any:
+        import psycopg
+
+        if self._append_conn is None or self._append_conn.closed:
+            self._append_conn = psycopg.connect(
+                self.conninfo,
+                autocommit=True,
+                connect_timeout=2,
+                options=f"-c search_path={self.schema}",
+            )
+        return self._append_conn
+
     def append(self, drafts: Sequence[Draft], probe: bool = False) -> list[AuditEntry]:
+        with self._append_lock:
+            for attempt in (1, 2):
+                try:
+                    return self._append(self._appending(), drafts, probe)
+                except Exception:
+                    if self._append_conn is None or not self._append_conn.broken:
+                        raise
+                    # The connection died (a database restart): once more on a new one.
+                    self._append_conn.close()
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
+    def _append(self, conn: Any, drafts: Sequence[Draft], probe: bool) -> list[AuditEntry]:
         stored: list[AuditEntry | None] = [None] * len(drafts)
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with conn.transaction(), conn.cursor() as cur:
             for tenant, indexes, group in by_tenant(drafts):
                 cur.execute(
                     "INSERT INTO audit_heads (tenant, seq, hash) VALUES (%s, 0, '') "
@@ -180,4 +214,7 @@ class PostgresAuditStore(AuditStore):
         return row is not None
 
     def close(self) -> None:
+        with self._append_lock:
+            if self._append_conn is not None:
+                self._append_conn.close()
         self.pool.close()
