@@ -183,8 +183,10 @@ def senders_for(settings: Settings, log: EventLog) -> dict[str, ChannelSender]:
     return {PUSH: RecordingSender(), EMAIL: email, WEBHOOK: webhook}
 
 
-def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandBus) -> Wiring:
-    views = Views(
+def views_over(store: ReadStore) -> Views:
+    """Every context's queries over `store`: the store itself for the domain, its
+    revealing face for the API (projections/platform/revealing.py)."""
+    return Views(
         tenants=TenantView(store),
         directory=DirectoryView(store),
         care_team=CareTeamView(store),
@@ -197,6 +199,10 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         plans=PlanView(store),
         webhooks=WebhookView(store),
     )
+
+
+def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandBus) -> Wiring:
+    views = views_over(store)
     outbox = Outbox(
         {PUSH: PushRules(), EMAIL: EmailRules(), WEBHOOK: WebhookRules()},
         settings.delivery_lease_seconds,

@@ -7,17 +7,20 @@ import logging
 import threading
 from typing import Any
 
-from bootstrap.contexts import Wiring, wire
+from bootstrap.contexts import Wiring, views_over, wire
 from bootstrap.settings import Settings
 from domain.audit.chain_store import integrity_of
 from domain.audit.postgres_store import PostgresAuditStore
 from domain.audit.sqlite_store import SQLiteAuditStore
 from domain.audit.store import AuditStore
 from domain.audit.writer import GroupCommitWriter
+from domain.privacy.keys import KeyStore, PostgresKeyStore, SQLiteKeyStore
+from domain.privacy.personal import Sealer
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog, metadata_of
 from projections.platform.projection import Projection
+from projections.platform.revealing import RevealingStore
 from projections.platform.runner import ProjectionRunner, Status
 from projections.platform.store import PostgresReadStore, ReadStore, SQLiteReadStore
 from projections.platform.wakeup import PostgresListener, WakeHub
@@ -83,8 +86,11 @@ class Runtime:
         if create_tables is None:
             create_tables = embedded
         self.store: ReadStore
+        self.keys = self._key_store(settings, create_tables)
+        # A wrong master key fails here, at start, not at the first read of a patient.
+        self.keys.check_master()
+        self.sealer = Sealer(self.keys)
         if embedded:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.log = EventLog(
                 env={
                     "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -97,10 +103,8 @@ class Runtime:
                 settings.data_dir / "audit.sqlite3", settings.audit_key_bytes(), self.clock.now
             )
         else:
-            if create_tables:
-                create_schema(settings)
-            self.log = EventLog(env=postgres_env(settings, create_tables))
             assert settings.database_url
+            self.log = EventLog(env=postgres_env(settings, create_tables))
             self.store = PostgresReadStore(settings.database_url, settings.database_schema)
             self.audit = PostgresAuditStore(
                 settings.database_url,
@@ -115,7 +119,8 @@ class Runtime:
         self.commands = CommandBus(self.log, self.clock, self.ids)
         wiring: Wiring = wire(settings, self.log, self.store, self.commands)
         self.wiring = wiring
-        self.views = wiring.views
+        # The API's queries open personal text on the way out; the domain's never do.
+        self.views = views_over(RevealingStore(self.store, self.sealer))
         self.people = wiring.services.people
         self.care_teams = wiring.services.care_teams
         self.conversations = wiring.services.conversations
@@ -145,6 +150,26 @@ class Runtime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listener: PostgresListener | None = None
+
+    @staticmethod
+    def _key_store(settings: Settings, create_tables: bool) -> KeyStore:
+        """The patients' data keys, outside the event log (docs/privacy.md)."""
+        master = settings.master_key_bytes()
+        if settings.is_embedded:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            return SQLiteKeyStore(
+                settings.data_dir / "keys.sqlite3", master, cache_seconds=settings.key_cache_seconds
+            )
+        if create_tables:
+            create_schema(settings)
+        assert settings.database_url
+        return PostgresKeyStore(
+            settings.database_url,
+            settings.database_schema,
+            master,
+            create_tables=create_tables,
+            cache_seconds=settings.key_cache_seconds,
+        )
 
     @property
     def event_channel(self) -> str:
@@ -253,5 +278,6 @@ class Runtime:
         self.audit_writer.close()
         self.integrity.close()
         self.audit.close()
+        self.keys.close()
         self.store.close()
         self.log.close()

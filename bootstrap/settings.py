@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_JWT_SECRET = "careloop-development-secret-change-me"
 # HS256 keys shorter than the hash output (RFC 7518, section 3.2) are refused in production.
 MIN_JWT_SECRET_BYTES = 32
+MASTER_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -70,6 +74,19 @@ class Settings(BaseSettings):
         description="where patients open their one-time links (emails and pushes)",
     )
     webhook_allow_private: bool = False
+    master_key: str | None = Field(
+        default=None,
+        description="base64 of the 32-byte key that wraps every patient's data key; "
+        "required with CARELOOP_DATABASE_URL; on the embedded default one is generated into "
+        "the data directory (master.key) on first start",
+    )
+    key_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="how long a process keeps a patient's unwrapped key: another process "
+        "stops reading an erased patient's data at most this long after the erasure",
+    )
     audit_key: str | None = Field(
         default=None,
         description="HMAC key of the audit trail's and the event log's hash chains (32+ "
@@ -115,10 +132,45 @@ class Settings(BaseSettings):
             return self.link_key.encode()
         return hashlib.sha256(b"careloop one-time links\0" + self.jwt_secret.encode()).digest()
 
+    def master_key_bytes(self) -> bytes:
+        """The master key: CARELOOP_MASTER_KEY; on the embedded default, the data
+        directory's `master.key` (made on first start). A production process refuses to
+        start without the setting (api/cli.py); a tool or a test that builds a runtime
+        on PostgreSQL without it gets a key derived from the JWT secret."""
+        if self.master_key:
+            return decode_master_key(self.master_key)
+        if self.is_embedded:
+            return embedded_master_key(self.data_dir / "master.key")
+        return hashlib.sha256(b"careloop master key\0" + self.jwt_secret.encode()).digest()
+
     def audit_key_bytes(self) -> bytes:
         if self.audit_key:
             return self.audit_key.encode()
         return hashlib.sha256(b"careloop audit chain\0" + self.jwt_secret.encode()).digest()
+
+
+def decode_master_key(text: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != MASTER_KEY_BYTES:
+        raise ValueError(
+            f"CARELOOP_MASTER_KEY must be the base64 of {MASTER_KEY_BYTES} random bytes, e.g. "
+            "`python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'`"
+        )
+    return key
+
+
+def embedded_master_key(path: Path) -> bytes:
+    """The embedded default's master key, made on first start (readable by its owner
+    only). Whoever copies the data directory copies the key with it: see docs/privacy.md."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(base64.b64encode(os.urandom(MASTER_KEY_BYTES)).decode() + "\n")
+    return decode_master_key(path.read_text())
 
 
 @lru_cache

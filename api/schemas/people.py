@@ -30,9 +30,18 @@ class CamelModel(BaseModel):
 
 
 class CamelOut(BaseModel):
-    """A response body: keys of a read-model row beyond the model are dropped, never a 500."""
+    """A response body: keys of a read-model row beyond the model are dropped, never a 500.
+    Any object that held an erased patient's personal text says so (`erased: true`), with
+    those fields null (docs/privacy.md); otherwise `erased` is left out."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    erased: bool | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Present and true when this object's patient was erased: their "
+        "personal fields are null.",
+    )
 
 
 class NewTenant(CamelModel):

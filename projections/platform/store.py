@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from domain.privacy.personal import sealed_json
+
 Doc = dict[str, Any]
 Docs = list[Doc]
 
@@ -49,7 +51,8 @@ class Changes:
 
     def upserts(self, table: str) -> list[tuple[str, str | None, str]]:
         return [
-            (key, v[0], json.dumps(v[1], separators=(",", ":")))
+            # A patient's personal text goes in as its event's ciphertext (PersonalText).
+            (key, v[0], json.dumps(v[1], separators=(",", ":"), default=sealed_json))
             for (t, key), v in self.rows.items()
             if t == table and v is not None
         ]
