@@ -18,12 +18,18 @@ from fastapi.responses import JSONResponse
 
 from api.audit.note import note_ids, note_write
 from bootstrap.runtime import Runtime
+from domain.privacy.personal import PersonalText
 from domain.shared.commands import CommandOutcome, Handler, Rendered
 from domain.shared.context import CommandContext
 from domain.shared.history import camel
 
 
 def to_json(value: Any) -> Any:
+    """A result as JSON values, except that a patient's personal text stays PersonalText:
+    so an Idempotency-Key's stored rendering is sealed like any event (`opened` turns it
+    into the text for the response)."""
+    if isinstance(value, PersonalText):
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             camel(f.name): to_json(getattr(value, f.name))
@@ -40,6 +46,21 @@ def to_json(value: Any) -> Any:
         return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
+    return value
+
+
+def opened(value: Any) -> Any:
+    """A rendering as it is sent: personal text as its text, or null with `erased: true`
+    on the object that held it."""
+    if isinstance(value, PersonalText):
+        return value.text
+    if isinstance(value, Mapping):
+        out = {k: opened(v) for k, v in value.items()}
+        if any(isinstance(v, PersonalText) and v.text is None for v in value.values()):
+            out["erased"] = True
+        return out
+    if isinstance(value, list):
+        return [opened(v) for v in value]
     return value
 
 
@@ -61,10 +82,10 @@ def execute(
     if outcome.replay is not None:
         note_outcome(outcome, outcome.replay.body)
         return JSONResponse(
-            {**outcome.replay.body, "position": outcome.position},
+            opened({**outcome.replay.body, "position": outcome.position}),
             status_code=outcome.replay.status_code,
             headers={"Idempotent-Replayed": "true"},
         )
     body = render(outcome.result).body
     note_outcome(outcome, body)
-    return JSONResponse({**body, "position": outcome.position}, status_code=status_code)
+    return JSONResponse(opened({**body, "position": outcome.position}), status_code=status_code)

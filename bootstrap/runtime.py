@@ -7,6 +7,8 @@ import logging
 import threading
 from typing import Any
 
+from eventsourcing.persistence import JSONTranscoder
+
 from bootstrap.contexts import Wiring, views_over, wire
 from bootstrap.settings import Settings
 from domain.audit.chain_store import integrity_of
@@ -15,7 +17,7 @@ from domain.audit.sqlite_store import SQLiteAuditStore
 from domain.audit.store import AuditStore
 from domain.audit.writer import GroupCommitWriter
 from domain.privacy.keys import KeyStore, PostgresKeyStore, SQLiteKeyStore
-from domain.privacy.personal import Sealer
+from domain.privacy.personal import PersonalTextTranscoding, Sealer
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog, metadata_of
@@ -113,6 +115,10 @@ class Runtime:
                 self.clock.now,
                 create_tables=create_tables,
             )
+        # Personal text is sealed as events are stored and opened as they are read.
+        transcoder = self.log.mapper.transcoder
+        assert isinstance(transcoder, JSONTranscoder)
+        transcoder.register(PersonalTextTranscoding(self.sealer))
         self.audit_writer = GroupCommitWriter(self.audit, settings.audit_linger_ms / 1000)
         # The audit entries as stored and the event log's chain, for verifying both.
         self.integrity = integrity_of(self.log, self.audit, create_table=create_tables)

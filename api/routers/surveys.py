@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from api.commands import execute, note_outcome, to_json
+from api.commands import execute, note_outcome, opened, to_json
 from api.deps import CommandDep, RuntimeDep, read_model, require, visible
 from api.openapi import errors
 from api.schemas.surveys import (
@@ -93,7 +93,9 @@ def execute_with_token(
         body = to_json(outcome.result)
         note_outcome(outcome, body)
         return JSONResponse(
-            {**body, "position": outcome.position}, status_code=status_code, headers=NO_STORE
+            opened({**body, "position": outcome.position}),
+            status_code=status_code,
+            headers=NO_STORE,
         )
     stored = dict(outcome.replay.body)
     note_outcome(outcome, stored)
@@ -103,7 +105,7 @@ def execute_with_token(
     first, *_ = stored  # the subject's id: the token follows it, as in the first response
     body = {first: stored[first], "token": again, **stored}
     return JSONResponse(
-        {**body, "position": outcome.position},
+        opened({**body, "position": outcome.position}),
         status_code=outcome.replay.status_code,
         headers={**NO_STORE, "Idempotent-Replayed": "true"},
     )
