@@ -4,13 +4,14 @@ Nothing here knows an aggregate type. State is the aggregate's own attributes
 (`vars(aggregate)` without the library's private fields), events are their own fields
 without the envelope the log keeps (id, version, timestamp, metadata); both are rendered
 by one generic function, so an aggregate or event added later answers too
-(docs/decisions/0024-history-endpoints.md).
+(docs/decisions/0024-history-endpoints.md). A read replays from the aggregate's nearest
+stored snapshot, so a long stream's cold read stays short
+(docs/decisions/0027-history-snapshots.md).
 """
 
 from __future__ import annotations
 
 import base64
-import bisect
 import copy
 import dataclasses
 import enum
@@ -20,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 JSON = Any
 
@@ -92,8 +93,25 @@ def type_name(obj: object) -> str:
     return type(obj).__qualname__
 
 
-# Where the events of one aggregate come from: (position, event) after a version.
-Source = Callable[[uuid.UUID, int], Sequence[tuple[int, Any]]]
+class Source(Protocol):
+    """Where the events of one aggregate come from: (position, event) after a version, up
+    to another when given (`EventLog.positioned_events`)."""
+
+    def __call__(
+        self, aggregate_id: uuid.UUID, after_version: int, until_version: int | None = None, /
+    ) -> Sequence[tuple[int, Any]]: ...
+
+
+# The aggregate restored from its nearest snapshot at or below a version (None: its last),
+# or None to replay from the first event (`EventLog.nearest_snapshot`).
+Snapshots = Callable[[uuid.UUID, int | None], Any | None]
+
+
+class _FromSource:
+    """The default: the snapshots of the log the source is a method of, if it has any."""
+
+
+FROM_SOURCE = _FromSource()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,14 +126,19 @@ class Snapshot:
     state: dict[str, JSON]
 
 
-@dataclasses.dataclass
-class _Timeline:
-    """What is known of one aggregate's stream: each version's timestamp, and the live
-    aggregate at the last version read (so new events replay on top of it)."""
+@dataclasses.dataclass(frozen=True)
+class _Stream:
+    """What is known of one aggregate's stream: the live aggregate at the last version read
+    (new events replay on a copy of it), rendered; and the timestamps of the versions seen
+    so far (`stamps`, only ever added to, under the lock), which `asOf` bisects."""
 
-    timestamps: list[datetime]
     aggregate: Any
     snapshot: Snapshot
+    stamps: dict[int, datetime]
+
+    @property
+    def version(self) -> int:
+        return self.snapshot.version
 
 
 class NotYetError(LookupError):
@@ -123,20 +146,35 @@ class NotYetError(LookupError):
 
 
 class History:
-    """Replays aggregates to a version or a time, caching what it has replayed.
+    """Replays aggregates to a version or a time, from their nearest stored snapshot, and
+    caches what it has replayed.
 
-    Events are immutable, so a rendered state at (aggregate, version) never goes stale;
-    each read asks the log only for events after the last version it knows (one indexed
-    query, empty when nothing changed). A read at an older version than the last known
-    replays from the start once and is then cached, in an LRU bounded by `capacity`.
+    A read at version N starts from the aggregate's last snapshot at or below N (every
+    `EventLog.snapshot_interval` versions) and replays the events after it, so a cold read
+    of a long stream replays at most an interval's worth. The current state is the last
+    snapshot plus the events after it; later reads ask the log only for events after the
+    last version known (one indexed query, empty when nothing changed). An `asOf` time is
+    found by bisecting the versions' timestamps, each read once with a point query.
+    Events are immutable, so a rendered state at (aggregate, version) never goes stale: it
+    is cached in an LRU bounded by `capacity`, and `streams` aggregates are tracked.
     """
 
-    def __init__(self, source: Source, capacity: int = 1024, streams: int = 256) -> None:
+    def __init__(
+        self,
+        source: Source,
+        capacity: int = 1024,
+        streams: int = 256,
+        snapshots: Snapshots | _FromSource | None = FROM_SOURCE,
+    ) -> None:
+        if isinstance(snapshots, _FromSource):
+            # `History(log.positioned_events)`: that log's snapshots, when it keeps them.
+            snapshots = getattr(getattr(source, "__self__", None), "nearest_snapshot", None)
         self._source = source
+        self._snapshots = snapshots
         self._capacity = capacity
         self._stream_capacity = streams
         self._states: OrderedDict[tuple[uuid.UUID, int], Snapshot] = OrderedDict()
-        self._timelines: OrderedDict[uuid.UUID, _Timeline] = OrderedDict()
+        self._streams: OrderedDict[uuid.UUID, _Stream] = OrderedDict()
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -144,76 +182,120 @@ class History:
         cache would go on serving the plaintext it rendered before."""
         with self._lock:
             self._states.clear()
-            self._timelines.clear()
+            self._streams.clear()
 
     def current(self, aggregate_id: uuid.UUID) -> Snapshot:
-        return self._timeline(aggregate_id).snapshot
+        return self._stream(aggregate_id).snapshot
 
     def at_version(self, aggregate_id: uuid.UUID, version: int) -> Snapshot:
         if version < 1:
             raise NotYetError(aggregate_id)
-        timeline = self._timeline(aggregate_id)
-        if version > len(timeline.timestamps):
+        stream = self._stream(aggregate_id)
+        if version > stream.version:
             raise NotYetError(aggregate_id)
-        return self._state(aggregate_id, version, timeline)
+        return self._state(aggregate_id, version, stream)
 
     def as_of(self, aggregate_id: uuid.UUID, at: datetime) -> Snapshot:
         """The state after the last event whose timestamp is at or before `at`."""
-        timeline = self._timeline(aggregate_id)
-        # Timestamps of one stream never decrease (the injected clock, one writer per
-        # version), so the last event at or before `at` is found by bisection.
-        version = bisect.bisect_right(timeline.timestamps, at)
+        stream = self._stream(aggregate_id)
+        version = self._version_at(aggregate_id, at, stream)
         if version == 0:
             raise NotYetError(aggregate_id)
-        return self._state(aggregate_id, version, timeline)
+        return self._state(aggregate_id, version, stream)
 
-    def _timeline(self, aggregate_id: uuid.UUID) -> _Timeline:
+    def _stream(self, aggregate_id: uuid.UUID) -> _Stream:
         with self._lock:
-            timeline = self._timelines.get(aggregate_id)
-            if timeline is not None:
-                self._timelines.move_to_end(aggregate_id)
-        known = len(timeline.timestamps) if timeline else 0
-        new = self._source(aggregate_id, known)
-        if not new:
-            if timeline is None:
-                raise NotYetError(aggregate_id)
-            return timeline
-        aggregate = timeline.aggregate if timeline else None
-        timestamps = list(timeline.timestamps) if timeline else []
-        if timeline is not None:
+            stream = self._streams.get(aggregate_id)
+            if stream is not None:
+                self._streams.move_to_end(aggregate_id)
+        if stream is not None:
+            new = self._source(aggregate_id, stream.version)
+            if not new:
+                return stream
             # The cached aggregate is shared with concurrent readers: replay on a copy.
-            aggregate = copy.deepcopy(aggregate)
-        for _, event in new:
-            aggregate = event.mutate(aggregate)
-            timestamps.append(event.timestamp)
+            aggregate = self._replay(copy.deepcopy(stream.aggregate), new)
+            stamps = stream.stamps
+        else:
+            aggregate = self._restore(aggregate_id, None)
+            new = self._source(aggregate_id, aggregate.version if aggregate else 0)
+            if aggregate is None and not new:
+                raise NotYetError(aggregate_id)
+            aggregate = self._replay(aggregate, new)
+            stamps = {}
         snapshot = render(aggregate_id, aggregate)
-        fresh = _Timeline(timestamps, aggregate, snapshot)
+        fresh = _Stream(aggregate, snapshot, stamps)
         with self._lock:
-            current = self._timelines.get(aggregate_id)
-            if current is None or len(current.timestamps) < len(timestamps):
-                self._timelines[aggregate_id] = fresh
-                self._timelines.move_to_end(aggregate_id)
-                while len(self._timelines) > self._stream_capacity:
-                    self._timelines.popitem(last=False)
+            self._learn(fresh, aggregate, new)
+            current = self._streams.get(aggregate_id)
+            if current is None or current.version < fresh.version:
+                self._streams[aggregate_id] = fresh
+                self._streams.move_to_end(aggregate_id)
+                while len(self._streams) > self._stream_capacity:
+                    self._streams.popitem(last=False)
             self._remember(snapshot)
         return fresh
 
-    def _state(self, aggregate_id: uuid.UUID, version: int, timeline: _Timeline) -> Snapshot:
-        if version == timeline.snapshot.version:
-            return timeline.snapshot
+    def _state(self, aggregate_id: uuid.UUID, version: int, stream: _Stream) -> Snapshot:
+        if version == stream.version:
+            return stream.snapshot
         key = (aggregate_id, version)
         with self._lock:
             cached = self._states.get(key)
             if cached is not None:
                 self._states.move_to_end(key)
                 return cached
-        aggregate = None
-        for _, event in self._source(aggregate_id, 0)[:version]:
-            aggregate = event.mutate(aggregate)
+        aggregate = self._restore(aggregate_id, version)
+        new = self._source(aggregate_id, aggregate.version if aggregate else 0, version)
+        aggregate = self._replay(aggregate, new)
         snapshot = render(aggregate_id, aggregate)
         with self._lock:
+            self._learn(stream, aggregate, new)
             self._remember(snapshot)
         return snapshot
+
+    def _restore(self, aggregate_id: uuid.UUID, version: int | None) -> Any | None:
+        return self._snapshots(aggregate_id, version) if self._snapshots else None
+
+    @staticmethod
+    def _replay(aggregate: Any, events: Sequence[tuple[int, Any]]) -> Any:
+        for _, event in events:
+            aggregate = event.mutate(aggregate)
+        return aggregate
+
+    @staticmethod
+    def _learn(stream: _Stream, aggregate: Any, events: Sequence[tuple[int, Any]]) -> None:
+        # Under the lock: the timestamps a replay has just seen.
+        stream.stamps[int(aggregate.version)] = aggregate.modified_on
+        for _, event in events:
+            stream.stamps[event.originator_version] = event.timestamp
+
+    def _version_at(self, aggregate_id: uuid.UUID, at: datetime, stream: _Stream) -> int:
+        """The last version recorded at or before `at` (0: none). Timestamps of one stream
+        never decrease (the injected clock, one writer per version), so it is found by
+        bisection, reading each timestamp it does not know yet with a point query."""
+        if stream.snapshot.recorded_at <= at:
+            return stream.version
+        low, high = 0, stream.version - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._stamp(aggregate_id, middle, stream) <= at:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def _stamp(self, aggregate_id: uuid.UUID, version: int, stream: _Stream) -> datetime:
+        with self._lock:
+            known = stream.stamps.get(version)
+        if known is not None:
+            return known
+        found = self._source(aggregate_id, version - 1, version)
+        if not found:
+            raise NotYetError(aggregate_id)
+        stamp: datetime = found[0][1].timestamp
+        with self._lock:
+            stream.stamps[version] = stamp
+        return stamp
 
     def _remember(self, snapshot: Snapshot) -> None:
         key = (snapshot.aggregate_id, snapshot.version)

@@ -1,7 +1,8 @@
 """As-of state equals a replay: for random command sequences on a real runtime, the
 history endpoint's state at every version, and at the time of every event, equals the
 aggregate the library itself replays from its first N events (`repository.get(id,
-version=N)`), rendered the same way."""
+version=N)`, which reads no snapshot), rendered the same way. The log snapshots every 3
+versions here, so the endpoint's reads start from snapshots across several intervals."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.routers.streams import history_of
 from domain.shared.clock import FakeClock
 from domain.shared.context import Role
 from domain.shared.history import state_of
 from tests.support.app import Api, auth, make_api
 
 EXERCISES = ("e1", "e2")
+INTERVAL = 3
 
 
 @dataclass
@@ -36,6 +39,9 @@ class Clinic:
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
     clock = FakeClock()
     with make_api("sqlite", tmp_path_factory.mktemp("history-property"), clock=clock) as api:
+        api.runtime.log.snapshot_interval = INTERVAL
+        # The oracle replays from the events alone: the library's snapshotting stays off.
+        assert api.runtime.log.repository.snapshot_store is None
         tenant = api.tenant("Riverside")
         _doctor, doctor_h = api.doctor(tenant)
         patient = api.invite(doctor_h)["patientId"]
@@ -79,15 +85,8 @@ def apply(clinic: Clinic, workout: str, step: tuple[Any, ...]) -> None:
     assert response.status_code < 500, response.text
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(steps=st.lists(st.tuples(command, pause), max_size=12))
-def test_the_state_at_every_version_and_time_equals_the_librarys_replay(
-    clinic: Clinic, steps: list[tuple[tuple[Any, ...], int]]
-) -> None:
+def check_every_version_and_time(clinic: Clinic, steps: list[tuple[tuple[Any, ...], int]]) -> int:
+    """Runs `steps` on a new workout, checks every version and time, returns the last."""
     exercises = [{"exerciseId": e, "name": f"Exercise {e}"} for e in EXERCISES]
     started = clinic.api.ok(
         "POST", "/v1/workouts", clinic.patient, 201, json={"exercises": exercises}
@@ -98,6 +97,7 @@ def test_the_state_at_every_version_and_time_equals_the_librarys_replay(
         apply(clinic, workout, step)
     log = clinic.api.runtime.log
     wid = uuid.UUID(workout)
+    history_of(clinic.api.runtime).clear()  # cold: every read starts from a snapshot
     path = f"/v1/streams/{workout}"
     listed = clinic.api.ok("GET", f"{path}/events", clinic.auditor)["events"]
     replayed: dict[int, Any] = {}
@@ -118,3 +118,32 @@ def test_the_state_at_every_version_and_time_equals_the_librarys_replay(
         assert (got["version"], got["state"]) == (last, replayed[last])
     current = clinic.api.ok("GET", path, clinic.auditor)
     assert current["state"] == state_of(log.repository.get(wid))
+    last = current["version"]
+    snapshot = log.nearest_snapshot(wid)
+    assert (snapshot.version if snapshot else 0) == last - last % INTERVAL
+    return int(last)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=st.lists(st.tuples(command, pause), max_size=12))
+def test_the_state_at_every_version_and_time_equals_the_librarys_replay(
+    clinic: Clinic, steps: list[tuple[tuple[Any, ...], int]]
+) -> None:
+    check_every_version_and_time(clinic, steps)
+
+
+def test_a_workout_across_several_snapshot_intervals_reads_as_its_replay(clinic: Clinic) -> None:
+    steps: list[tuple[tuple[Any, ...], int]] = [
+        (("record", EXERCISES[n % 2], n % 5, n % 11, (n * 3) % 11), 30) for n in range(8)
+    ]
+    steps.append((("finalize",), 3600))
+    for n in range(8):
+        e = EXERCISES[n % 2]
+        steps.append((("note", e, f"note {n}"), 60))
+        if n % 3 == 2:
+            steps.append((("delete-note", e), 1))
+    assert check_every_version_and_time(clinic, steps) >= 6 * INTERVAL

@@ -57,14 +57,20 @@ class Log:
     def __init__(self, aggregate: Counter) -> None:
         self.events: list[Any] = list(aggregate.collect_events())
         self.reads: list[int] = []
+        self.replayed = 0  # events handed out
 
-    def __call__(self, aggregate_id: uuid.UUID, after: int) -> list[tuple[int, Any]]:
+    def __call__(
+        self, aggregate_id: uuid.UUID, after: int, until: int | None = None
+    ) -> list[tuple[int, Any]]:
         self.reads.append(after)
-        return [
+        found = [
             (i + 100, e)
             for i, e in enumerate(self.events)
-            if e.originator_id == aggregate_id and e.originator_version > after
+            if e.originator_id == aggregate_id
+            and after < e.originator_version <= (until or e.originator_version)
         ]
+        self.replayed += len(found)
+        return found
 
 
 def test_values_render_as_json_with_camel_case_field_names() -> None:
@@ -158,3 +164,48 @@ def test_a_cleared_cache_reads_the_log_again() -> None:
     history.clear()
     history.current(c.id)
     assert log.reads == [0, 0]
+
+
+class Snapshots:
+    """A snapshot store standing in for the log's: the aggregate replayed to the last
+    multiple of `interval` at or below a version, as `EventLog.nearest_snapshot` gives."""
+
+    def __init__(self, log: Log, interval: int) -> None:
+        self.log = log
+        self.interval = interval
+
+    def __call__(self, aggregate_id: uuid.UUID, version: int | None) -> Any | None:
+        last = max(e.originator_version for e in self.log.events)
+        at = (min(version or last, last) // self.interval) * self.interval
+        aggregate = None
+        for e in self.log.events[:at]:
+            aggregate = e.mutate(aggregate)
+        return aggregate
+
+
+def test_a_cold_read_replays_only_from_the_nearest_snapshot_below_it() -> None:
+    c = counter(99)  # versions 1..100
+    log = Log(c)
+    for version in (1, 9, 10, 11, 55, 99, 100):
+        replayed = History(log).at_version(c.id, version)
+        history = History(log, snapshots=Snapshots(log, 10))
+        log.replayed = 0
+        assert history.at_version(c.id, version) == replayed
+        # The current state from snapshot 100, then the version from its own snapshot.
+        assert log.replayed <= 9, version
+
+
+def test_as_of_bisects_the_timestamps_reading_each_once_and_keeps_the_last_of_equal_ones() -> None:
+    c = Counter(None, Colour.RED, timestamp=T0)
+    minutes = [1, 1, 2, 2, 2, 5, 9, 9]  # versions 2..9
+    for n, minute in enumerate(minutes):
+        c.add(n, Dose(n, T0), timestamp=T0 + timedelta(minutes=minute))
+    log = Log(c)
+    history = History(log, snapshots=Snapshots(log, 4))
+    expected = {0: 1, 1: 3, 2: 6, 3: 6, 4: 6, 5: 7, 8: 7, 9: 9, 60: 9}
+    for minute, version in expected.items():
+        assert history.as_of(c.id, T0 + timedelta(minutes=minute)).version == version
+    reads = len(log.reads)
+    for minute, version in expected.items():
+        assert history.as_of(c.id, T0 + timedelta(minutes=minute)).version == version
+    assert len(log.reads) - reads == len(expected)  # warm: only "anything new?" each time
