@@ -51,6 +51,10 @@ def current_actor(
         raise ProblemError(
             401, str(e), "unauthorized", headers={"WWW-Authenticate": "Bearer"}
         ) from None
+    if actor.role is Role.PATIENT and runtime.keys.is_erased(actor.user_id):
+        raise ProblemError(
+            401, "This patient was erased.", "unauthorized", headers={"WWW-Authenticate": "Bearer"}
+        )
     note_actor(actor)
     return actor
 

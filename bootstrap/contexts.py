@@ -23,6 +23,8 @@ from domain.people.application import People
 from domain.plans.application import Plans
 from domain.plans.enrollment import ENROLLMENT_END, Enrollment
 from domain.plans.policies import PROCESS_MANAGERS as PLAN_PROCESS_MANAGERS
+from domain.privacy.application import ERASURE_POLICY, Privacy
+from domain.privacy.keys import KeyStore
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog
 from domain.shared.reactions import Reaction
@@ -102,6 +104,7 @@ class Services:
     surveys: Surveys
     plans: Plans
     webhooks: Webhooks
+    privacy: Privacy
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,9 @@ def views_over(store: ReadStore) -> Views:
     )
 
 
-def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandBus) -> Wiring:
+def wire(
+    settings: Settings, log: EventLog, store: ReadStore, commands: CommandBus, keys: KeyStore
+) -> Wiring:
     views = views_over(store)
     outbox = Outbox(
         {PUSH: PushRules(), EMAIL: EmailRules(), WEBHOOK: WebhookRules()},
@@ -227,6 +232,7 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         ),
         plans=plans,
         webhooks=webhooks,
+        privacy=Privacy(keys, CareTeamDirectory(views.care_team).therapists_of),
     )
     projections: list[Projection] = [
         TenantProjection(),
@@ -248,6 +254,7 @@ def wire(settings: Settings, log: EventLog, store: ReadStore, commands: CommandB
         ),
         *(Reaction(pm, services.surveys.handle) for pm in SURVEY_PROCESS_MANAGERS),
         *(Reaction(pm, services.plans.handle) for pm in PLAN_PROCESS_MANAGERS),
+        Reaction(ERASURE_POLICY, services.privacy.handle),
     ]
     senders = senders_for(settings, log)
     handlers: dict[str, DeadlineHandler] = {

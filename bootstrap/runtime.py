@@ -123,7 +123,7 @@ class Runtime:
         # The audit entries as stored and the event log's chain, for verifying both.
         self.integrity = integrity_of(self.log, self.audit, create_table=create_tables)
         self.commands = CommandBus(self.log, self.clock, self.ids)
-        wiring: Wiring = wire(settings, self.log, self.store, self.commands)
+        wiring: Wiring = wire(settings, self.log, self.store, self.commands, self.keys)
         self.wiring = wiring
         # The API's queries open personal text on the way out; the domain's never do.
         self.views = views_over(RevealingStore(self.store, self.sealer))
@@ -137,6 +137,7 @@ class Runtime:
         self.surveys = wiring.services.surveys
         self.plans = wiring.services.plans
         self.webhooks = wiring.services.webhooks
+        self.privacy = wiring.services.privacy
         self.care_team_queries = wiring.care_team_queries
         self.reactions = wiring.reactions
         self.deadline_handlers = wiring.deadline_handlers

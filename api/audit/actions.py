@@ -41,6 +41,8 @@ ACTIONS: dict[str, Action] = {
     "invite_patient": _a("patient_invited", "patient"),
     "list_patients": _a("patients.read", "tenant", "tenantId"),
     "get_patient": _a("patient.read", "patient", "patientId"),
+    "erase_patient": _a("patient_erased", "patient", "patientId"),
+    "export_patient": _a("patient_export.read", "patient", "patientId"),
     # Care team
     "list_tenant_doctors": _a("tenant_doctors.read", "tenant"),
     "assign_patient": _a("patient_assigned", "patient"),

@@ -123,7 +123,7 @@ class AuditMiddleware:
         """Store the request's entry; False when it must be and could not be."""
         route = scope.get("route")
         action = ACTIONS.get(getattr(route, "name", ""))
-        if action is None or note.actor is None:
+        if action is None or note.actor is None or status == 401:
             return True  # no route of the app's data, or nobody identified: no entry
         if not self.audit_reads and scope["method"] not in COMMAND_METHODS:
             return True

@@ -116,7 +116,17 @@ class KeyStore(ABC):
         return destroyed
 
     def is_erased(self, subject: uuid.UUID) -> bool:
+        """The subject was erased (cached like keys: answered from memory for at most
+        `cache_seconds` after this process last looked)."""
+        with self._lock:
+            cached = self._cache.get(subject)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1] is None
         exists, wrapped = self._load(subject)
+        if exists:
+            key = unwrap(self.master, wrapped) if wrapped is not None else None
+            with self._lock:
+                self._cache[subject] = (time.monotonic(), key)
         return exists and wrapped is None
 
     def rotate(self, new_master: bytes) -> int:

@@ -275,7 +275,27 @@ def test_a_401_has_no_identity_so_no_entry_and_is_counted(world: World) -> None:
     assert "careloop_unauthenticated_requests_total" in metrics
 
 
+def test_an_erasure_leaves_one_entry_whoever_asks(world: World) -> None:
+    patient = world.api.invite(world.mine.headers(Role.DOCTOR), "Eve")["patientId"]
+    path = "/v1/patients/{patientId}/erase"
+    for role in (Role.HOSPITAL_ADMIN, Role.DOCTOR):  # admitted, then refused (403)
+        headers, actor_id = caller(world, role)
+        url = path.format(patientId=patient)
+        call = Call(
+            "POST",
+            path,
+            url,
+            headers,
+            actor_id,
+            role,
+            subject=patient,
+            json={"reason": "consent_withdrawn"},
+        )
+        assert_one_entry(world, call)
+
+
 COVERED_ELSEWHERE_HERE = {
+    "/v1/patients/{patientId}/erase",
     "/v1/treatment-plans/{planId}/publish",
     "/v1/treatment-plans/{planId}/promote",
     "/v1/enrollments/{enrollmentId}/approve",

@@ -80,6 +80,10 @@ NOT_IN_MATRIX = {
     "/v1/treatment-plans/{planId}/publish",
     "/v1/treatment-plans/{planId}/promote",
     "/v1/enrollments/{enrollmentId}/approve",
+    # Irreversible: erasing the matrix's patient would change every later cell. Its
+    # isolation (another clinic's patient is 404, only hospital admins) is tested in
+    # test_erasure_api.
+    "/v1/patients/{patientId}/erase",
 }
 
 
@@ -282,6 +286,7 @@ ENDPOINTS = [
     ),
     Endpoint("list-patients", "GET", "/v1/tenants/{tenantId}/patients", admins(PX_ADMIN)),
     Endpoint("read-a-patient", "GET", "/v1/patients/{patientId}", EVERYONE),
+    Endpoint("export-a-patient", "GET", "/v1/patients/{patientId}/export", only(HOSPITAL_ADMIN)),
     # Care team
     Endpoint(
         "list-tenant-doctors",
