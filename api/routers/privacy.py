@@ -14,6 +14,7 @@ from api.openapi import errors
 from api.schemas.privacy import EraseRequest, PatientErasedOut, PatientExport
 from domain.people.patient import Patient
 from domain.privacy.export import patient_export
+from domain.privacy.personal import reveal
 from domain.shared.context import Actor, Role
 from domain.shared.errors import NotFoundError
 
@@ -57,4 +58,10 @@ def export_patient(patientId: uuid.UUID, actor: HospitalAdmin, runtime: RuntimeD
     patient = runtime.log.find(patientId)
     if not isinstance(patient, Patient) or not actor.can_see_tenant(patient.tenant_id):
         raise NotFoundError(f"No patient with id {patientId}.")
-    return patient_export(runtime.log, patientId, runtime.clock.now())
+    # Opened on the way out: the document holds the sealed values, as the log does.
+    body: dict[str, Any] = reveal(
+        patient_export(runtime.log, patientId, runtime.clock.now()), runtime.sealer
+    )
+    if any(a["state"].get("erased") for a in body["aggregates"]):
+        body["erased"] = True
+    return body

@@ -18,6 +18,7 @@ from api.deps import RuntimeDep, require
 from api.openapi import errors
 from api.schemas.streams import StreamEvents, StreamState
 from bootstrap.runtime import Runtime
+from domain.privacy.personal import reveal
 from domain.shared.context import Actor, Role
 from domain.shared.errors import InvalidInputError, NotFoundError
 from domain.shared.eventlog import EventLog, metadata_of
@@ -66,21 +67,25 @@ def list_stream_events(aggregateId: uuid.UUID, actor: Reader, runtime: RuntimeDe
     except NotYetError:
         raise _not_found(aggregateId) from None
     stored = runtime.log.positioned_events(aggregateId)
-    return {
-        "aggregateId": aggregateId,
-        "aggregateType": current.aggregate_type,
-        "events": [
-            {
-                "position": position,
-                "version": event.originator_version,
-                "type": type_name(event),
-                "recordedAt": event.timestamp,  # type: ignore[attr-defined]
-                "metadata": dict(metadata_of(event)),
-                "data": data_of(event),
-            }
-            for position, event in stored
-        ],
-    }
+    # A patient's personal text is opened on the way out, or null with `erased: true`.
+    return reveal(
+        {
+            "aggregateId": aggregateId,
+            "aggregateType": current.aggregate_type,
+            "events": [
+                {
+                    "position": position,
+                    "version": event.originator_version,
+                    "type": type_name(event),
+                    "recordedAt": event.timestamp,  # type: ignore[attr-defined]
+                    "metadata": dict(metadata_of(event)),
+                    "data": data_of(event),
+                }
+                for position, event in stored
+            ],
+        },
+        runtime.sealer,
+    )
 
 
 @router.get(
@@ -130,5 +135,5 @@ def read_stream_state(
         "aggregateType": snapshot.aggregate_type,
         "version": snapshot.version,
         "recordedAt": snapshot.recorded_at,
-        "state": snapshot.state,
+        "state": reveal(snapshot.state, runtime.sealer),
     }

@@ -54,14 +54,12 @@ def related(log: EventLog, patient_id: uuid.UUID) -> list[uuid.UUID]:
 
 def patient_export(log: EventLog, patient_id: uuid.UUID, now: datetime) -> dict[str, Any]:
     aggregates = []
-    erased = False
     for aggregate_id in related(log, patient_id):
         aggregate = log.find(aggregate_id)
         if aggregate is None:
             continue
         events = log.stream(aggregate_id)
         state = state_of(aggregate)
-        erased = erased or bool(state.get("erased"))
         aggregates.append(
             {
                 "aggregateId": str(aggregate_id),
@@ -79,11 +77,8 @@ def patient_export(log: EventLog, patient_id: uuid.UUID, now: datetime) -> dict[
                 ],
             }
         )
-    body: dict[str, Any] = {
+    return {
         "patientId": str(patient_id),
         "exportedAt": now.isoformat(),
         "aggregates": aggregates,
     }
-    if erased:
-        body["erased"] = True
-    return body

@@ -23,6 +23,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from domain.privacy.personal import PersonalText, sealed_json
+
 JSON = Any
 
 # The envelope of a stored event: the log serves these beside `data`, not inside it.
@@ -40,6 +42,10 @@ def to_json(value: object) -> JSON:
     in camelCase; dict keys are data, so they are kept (as strings)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
+    if isinstance(value, PersonalText):
+        # Kept sealed, as in a read-model row: whoever answers opens it (reveal), so no
+        # cache holds a patient's plaintext and an erasure shows at once.
+        return sealed_json(value) if value.sealed is not None else value.text
     if isinstance(value, float):
         return value
     if isinstance(value, enum.Enum):
