@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth import TOKEN_ROLES, mint_token
+from api.cli_keys import keys_app
 from bootstrap.settings import MIN_JWT_SECRET_BYTES, Settings, get_settings
 from domain.shared.context import Role
 
@@ -32,6 +33,7 @@ audit_app = typer.Typer(
     help="The audit trail and the event log's hash chain.", no_args_is_help=True
 )
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -125,6 +127,8 @@ def _friendly() -> Iterator[None]:
     import psycopg
     import redis
 
+    from domain.privacy.cipher import WrongMasterKeyError
+
     try:
         yield
     except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable) as e:
@@ -133,6 +137,8 @@ def _friendly() -> Iterator[None]:
         _refuse(f"PostgreSQL: {_first_line(e)}: check CARELOOP_DATABASE_URL")
     except redis.ConnectionError as e:
         _refuse(f"Redis: {_first_line(e)}: check CARELOOP_REDIS_URL")
+    except WrongMasterKeyError as e:
+        _refuse(f"{e}; refusing to start")
 
 
 @app.command()

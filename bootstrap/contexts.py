@@ -37,7 +37,6 @@ from domain.webhooks.subscription import Subscription
 from domain.workouts.application import Workouts
 from domain.workouts.window import FEEDBACK_WINDOW, FeedbackWindow
 from projections.careteam.projection import CareTeamProjection
-from projections.careteam.queries import CareTeamQueries
 from projections.careteam.view import CareTeamView
 from projections.conversations.projection import ConversationProjection
 from projections.conversations.view import ConversationView
@@ -112,7 +111,6 @@ class Wiring:
     services: Services
     views: Views
     projections: Sequence[Projection]
-    care_team_queries: CareTeamQueries
     reactions: Sequence[Reaction]
     deadline_handlers: Mapping[str, DeadlineHandler]
     senders: Mapping[str, ChannelSender]
@@ -266,7 +264,6 @@ def wire(
         services=services,
         views=views,
         projections=projections,
-        care_team_queries=CareTeamQueries(log, views.care_team),
         reactions=reactions,
         deadline_handlers=handlers,
         senders=senders,

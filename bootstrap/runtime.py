@@ -10,6 +10,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder
 
 from bootstrap.contexts import Wiring, views_over, wire
+from bootstrap.master_key import recover_embedded
 from bootstrap.settings import Settings
 from domain.audit.chain_store import integrity_of
 from domain.audit.postgres_store import PostgresAuditStore
@@ -21,6 +22,7 @@ from domain.privacy.personal import PersonalTextTranscoding, Sealer
 from domain.shared.clock import Clock, IdSource, RandomIds, SystemClock
 from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog, metadata_of
+from projections.careteam.queries import CareTeamQueries
 from projections.platform.projection import Projection
 from projections.platform.revealing import RevealingStore
 from projections.platform.runner import ProjectionRunner, Status
@@ -138,7 +140,8 @@ class Runtime:
         self.plans = wiring.services.plans
         self.webhooks = wiring.services.webhooks
         self.privacy = wiring.services.privacy
-        self.care_team_queries = wiring.care_team_queries
+        # The care-team queries answer the API: over its opening views, like every GET.
+        self.care_team_queries = CareTeamQueries(self.log, self.views.care_team)
         self.reactions = wiring.reactions
         self.deadline_handlers = wiring.deadline_handlers
         self.senders = wiring.senders
@@ -161,6 +164,7 @@ class Runtime:
     @staticmethod
     def _key_store(settings: Settings, create_tables: bool) -> KeyStore:
         """The patients' data keys, outside the event log (docs/privacy.md)."""
+        recover_embedded(settings)  # a master-key rotation a crash interrupted
         master = settings.master_key_bytes()
         if settings.is_embedded:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
