@@ -33,3 +33,19 @@ def rotate() -> None:
     print(f"re-wrapped {count} data keys with the new master key")
     if new_key is not None:
         print("now set CARELOOP_MASTER_KEY to CARELOOP_NEW_MASTER_KEY and restart every process")
+
+
+@keys_app.command("reapply-erasures")
+def reapply_erasures() -> None:
+    """Destroy the data key of every patient whose erasure is in the event log: run it
+    after restoring the key store from a backup (which does not know of the erasures
+    recorded since)."""
+    from bootstrap.runtime import Runtime
+    from domain.privacy.application import reapply_erasures as reapply
+
+    runtime = Runtime(get_settings())
+    try:
+        count = reapply(runtime.log, runtime.keys)
+    finally:
+        runtime.close()
+    print(f"destroyed {count} data keys of erased patients")

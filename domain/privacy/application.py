@@ -10,10 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from eventsourcing.utils import get_topic
+
 from domain.careteam.connection import Connection, connection_id
 from domain.people.patient import Patient
 from domain.privacy.erasure import Erasure, ErasureGround, erasure_id
 from domain.privacy.keys import KeyStore
+from domain.shared.eventlog import EventLog
 from domain.shared.reactions import ProcessManager
 from domain.shared.unit_of_work import UnitOfWork
 
@@ -85,3 +88,21 @@ class Privacy:
                 connection.archive(uow.actor.user_id, uow.now)
                 ended.append(doctor)
         return tuple(ended)
+
+
+def reapply_erasures(log: EventLog, keys: KeyStore) -> int:
+    """Destroy the key of every patient whose erasure the log records (after a key store
+    was restored from a backup older than some erasures). Returns how many keys this
+    destroyed."""
+    destroyed = 0
+    after = 0
+    topics = [get_topic(Erasure.Recorded)]
+    while True:
+        chunk = log.read(after, 1000, topics=topics)
+        for notification in chunk:
+            event = log.decode(notification)
+            if isinstance(event, Erasure.Recorded) and keys.destroy(event.patient_id):
+                destroyed += 1
+        if len(chunk) < 1000:
+            return destroyed
+        after = chunk[-1].id

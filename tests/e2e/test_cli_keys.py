@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from bootstrap.runtime import Runtime
 from bootstrap.settings import Settings
 from domain.privacy.cipher import WrongMasterKeyError
 from domain.privacy.keys import SQLiteKeyStore
-from tests.support.app import SECRET
+from domain.shared.context import Role
+from tests.support.app import SECRET, auth, make_api
 from tests.support.processes import careloop_env, run_careloop
 from tests.support.services import drop_schema, new_schema_name, postgres_url
 
@@ -115,3 +118,33 @@ def test_in_production_the_new_key_comes_from_the_environment(tmp_path: Path) ->
             Runtime(settings)
     finally:
         drop_schema(url, schema)
+
+
+def test_after_restoring_an_older_key_store_reapplying_erasures_destroys_the_keys_again(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    with make_api("sqlite", tmp_path) as api:  # data in tmp_path / "data"
+        clinic = api.tenant()
+        _, doctor = api.doctor(clinic)
+        patient = uuid.UUID(api.invite(doctor)["patientId"])
+        api.runtime.keys.ensure_key(patient)
+        backup = tmp_path / "keys-backup.sqlite3"
+        with sqlite3.connect(data / "keys.sqlite3") as live, sqlite3.connect(backup) as copy:
+            live.backup(copy)
+        admin = api.staff(clinic, "HOSPITAL_ADMIN", "Hal", "Moss")
+        api.ok(
+            "POST",
+            f"/v1/patients/{patient}/erase",
+            auth(Role.HOSPITAL_ADMIN, admin, clinic),
+            202,
+            json={"reason": "consent_withdrawn"},
+        )
+    for leftover in ("keys.sqlite3-wal", "keys.sqlite3-shm"):
+        (data / leftover).unlink(missing_ok=True)
+    shutil.copy(backup, data / "keys.sqlite3")  # the restore: the key is back
+    assert keys_of(embedded(data), [patient]) != {patient: None}
+    result = run_careloop("keys", "reapply-erasures", env=careloop_env(data))
+    assert result.returncode == 0, result.stderr
+    assert "destroyed 1 data keys" in result.stdout
+    assert keys_of(embedded(data), [patient]) == {patient: None}
