@@ -19,6 +19,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from domain.plans.errors import EnrollmentStateError
+from domain.privacy.personal import PersonalText
 from domain.shared.aggregate import CareLoopAggregate
 from domain.shared.deadlines import Deadline, SetsDeadline
 from domain.shared.payloads import payload
@@ -54,7 +55,8 @@ class SessionCompletion:
     exercises: tuple[ExerciseResult, ...]
     pain_before: int | None = None
     pain_after: int | None = None
-    questionnaire: Mapping[str, str] = field(default_factory=dict)
+    # Question (the plan's text) to the patient's answer: theirs, sealed with their key.
+    questionnaire: Mapping[str, PersonalText] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "exercises", tuple(self.exercises))

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from domain.careteam.connection import Connection, connection_id
 from domain.people.application import practising_doctor
 from domain.people.patient import Patient
+from domain.privacy.personal import PersonalText
 from domain.shared.context import Role
 from domain.shared.errors import ForbiddenError, NotFoundError
 from domain.shared.unit_of_work import UnitOfWork
@@ -39,7 +40,9 @@ class WorkoutFinalized:
 class NoteSaved:
     workout_id: uuid.UUID
     exercise_id: str
-    text: str
+    text: PersonalText
+    """Sealed in a stored rendering (Idempotency-Key) like in the event; the response
+    opens it."""
     window_closes_at: datetime | None = field(default=None, metadata={"omit_none": True})
     """None (and left out of the response) when the note was saved unchanged: no window
     was touched."""
@@ -171,10 +174,12 @@ class Workouts:
         window: the patient hears nothing until the window has passed with no new note."""
         workout = self._annotatable(uow, workout_id)
         changed = workout.save_note(exercise_id, uow.actor.user_id, text, uow.now)
+        note = workout.note_of(uow.actor.user_id, exercise_id)
+        assert note is not None
         if not changed:
-            return NoteSaved(workout.id, exercise_id, text)
+            return NoteSaved(workout.id, exercise_id, note)
         window = self._touch_window(uow, workout)
-        return NoteSaved(workout.id, exercise_id, text, window_closes_at=window.deadline)
+        return NoteSaved(workout.id, exercise_id, note, window_closes_at=window.deadline)
 
     def delete_note(self, uow: UnitOfWork, workout_id: uuid.UUID, exercise_id: str) -> NoteDeleted:
         """Removes the caller's note; the window rules are those of a save."""

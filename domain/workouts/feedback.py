@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.privacy.personal import PersonalText
 from domain.workouts.workout import Workout
 
 HIGH_PAIN = 7
@@ -33,14 +34,21 @@ def notification_id(message_id: uuid.UUID, recipient_id: uuid.UUID, revision: in
     return uuid.uuid5(_NAMESPACE, f"push:{message_id}:{recipient_id}:{revision}")
 
 
+def has_comment(notes: PersonalText | None) -> bool:
+    """The patient left a note that is not blank. An erased note counts as one: it was
+    left, and its words are gone (the decision never depends on whether they are)."""
+    if notes is None:
+        return False
+    return notes.text is None or bool(notes.text.strip())
+
+
 def is_flagged(exercise: dict[str, Any]) -> bool:
     """Pain >= 7, exertion >= 9, or a note that is not blank."""
     pain, exertion = exercise.get("pain"), exercise.get("exertion")
-    notes = exercise.get("patientNotes") or ""
     return (
         (pain is not None and pain >= HIGH_PAIN)
         or (exertion is not None and exertion >= HIGH_EXERTION)
-        or bool(notes.strip())
+        or has_comment(exercise.get("patientNotes"))
     )
 
 
@@ -77,9 +85,8 @@ def summary_card(workout: Workout, timezone: str) -> dict[str, Any]:
             "exertion": exertion,
             "exertionBadge": "orange" if (exertion or 0) >= HIGH_EXERTION else "blue",
         }
-        notes = (e.get("patientNotes") or "").strip()
-        if notes:
-            row["patientNotes"] = e["patientNotes"]
+        if has_comment(e.get("patientNotes")):
+            row["patientNotes"] = e["patientNotes"]  # sealed: the patient's own words
         rows.append(row)
     return {
         "workoutId": str(workout.id),

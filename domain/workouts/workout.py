@@ -1,4 +1,11 @@
-"""A patient's workout: exercises recorded, finalized, then annotated by therapists."""
+"""A patient's workout: exercises recorded, finalized, then annotated by therapists.
+
+Free text is the patient's personal text (docs/privacy.md): the patient's notes on an
+exercise, the answers of the session's questionnaire and the therapists' notes are
+validated as plain text here, then held as `PersonalText` sealed with the patient's key.
+Once the patient is erased their `text` is None; nothing here reads it but `save_note`'s
+"same text again" check, which an erased note never equals.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
+from domain.privacy.personal import PersonalText, personal
 from domain.shared.aggregate import CareLoopAggregate
 from domain.workouts.errors import (
     InvalidWorkoutError,
@@ -34,7 +42,7 @@ class Workout(CareLoopAggregate):
         actual: dict[str, Any]
         pain: int | None
         exertion: int | None
-        patient_notes: str | None
+        patient_notes: PersonalText | None
 
     class Finalized(CareLoopAggregate.Event):
         patient_id: uuid.UUID
@@ -47,17 +55,18 @@ class Workout(CareLoopAggregate):
         pose_accuracy: float | None
 
     class SessionReported(CareLoopAggregate.Event):
-        """Pain before and after the session (0-10) and the post-session questionnaire."""
+        """Pain before and after the session (0-10) and the post-session questionnaire:
+        question (the plan's text) to the patient's answer (theirs, sealed)."""
 
         pain_before: int | None
         pain_after: int | None
-        questionnaire: dict[str, str]
+        questionnaire: dict[str, PersonalText]
 
     class NoteSaved(CareLoopAggregate.Event):
         patient_id: uuid.UUID
         exercise_id: str
         doctor_id: uuid.UUID
-        text: str
+        text: PersonalText
 
     class NoteDeleted(CareLoopAggregate.Event):
         patient_id: uuid.UUID
@@ -98,9 +107,9 @@ class Workout(CareLoopAggregate):
         self.tracking: dict[str, dict[str, float | None]] = {}
         self.pain_before: int | None = None
         self.pain_after: int | None = None
-        self.questionnaire: dict[str, str] = {}
+        self.questionnaire: dict[str, PersonalText] = {}
         # doctor id -> exercise id -> note text
-        self.notes: dict[str, dict[str, str]] = {}
+        self.notes: dict[str, dict[str, PersonalText]] = {}
 
     @classmethod
     def start(
@@ -167,7 +176,7 @@ class Workout(CareLoopAggregate):
             actual=actual,
             pain=pain,
             exertion=exertion,
-            patient_notes=patient_notes,
+            patient_notes=personal(self.patient_id, patient_notes),
             timestamp=at,
         )
 
@@ -178,7 +187,7 @@ class Workout(CareLoopAggregate):
         actual: dict[str, Any],
         pain: int | None,
         exertion: int | None,
-        patient_notes: str | None,
+        patient_notes: PersonalText | None,
         timestamp: datetime,
     ) -> None:
         self.exercises[exercise_id] = {
@@ -253,7 +262,7 @@ class Workout(CareLoopAggregate):
         self._reported(
             pain_before=pain_before,
             pain_after=pain_after,
-            questionnaire=dict(questionnaire),
+            questionnaire={q: PersonalText(self.patient_id, a) for q, a in questionnaire.items()},
             timestamp=at,
         )
 
@@ -262,7 +271,7 @@ class Workout(CareLoopAggregate):
         self,
         pain_before: int | None,
         pain_after: int | None,
-        questionnaire: dict[str, str],
+        questionnaire: dict[str, PersonalText],
         timestamp: datetime,
     ) -> None:
         self.pain_before = pain_before
@@ -280,7 +289,7 @@ class Workout(CareLoopAggregate):
     def _finalized(self, patient_id: uuid.UUID, timestamp: datetime) -> None:
         self.finalized_at = timestamp
 
-    def note_of(self, doctor_id: uuid.UUID, exercise_id: str) -> str | None:
+    def note_of(self, doctor_id: uuid.UUID, exercise_id: str) -> PersonalText | None:
         return self.notes.get(str(doctor_id), {}).get(exercise_id)
 
     def save_note(self, exercise_id: str, doctor_id: uuid.UUID, text: str, at: datetime) -> bool:
@@ -293,13 +302,14 @@ class Workout(CareLoopAggregate):
                 "A note is 1 to 1000 characters.",
                 errors=[{"field": "text", "message": "1 to 1000 characters, not blank"}],
             )
-        if self.note_of(doctor_id, exercise_id) == text:
+        note = PersonalText(self.patient_id, text)
+        if self.note_of(doctor_id, exercise_id) == note:
             return False
         self._note_saved(
             patient_id=self.patient_id,
             exercise_id=exercise_id,
             doctor_id=doctor_id,
-            text=text,
+            text=note,
             timestamp=at,
         )
         return True
@@ -310,7 +320,7 @@ class Workout(CareLoopAggregate):
         patient_id: uuid.UUID,
         exercise_id: str,
         doctor_id: uuid.UUID,
-        text: str,
+        text: PersonalText,
         timestamp: datetime,
     ) -> None:
         self.notes.setdefault(str(doctor_id), {})[exercise_id] = text

@@ -4,6 +4,10 @@ A workout row holds, per exercise, what was prescribed next to what was done, th
 exertion targets next to the recorded scores, the patient's notes, and one note per
 therapist. A therapist note carries the doctor's name, looked up by the projection in its
 own doctor table when the note is folded: a doctor always exists before their first note.
+
+The patient's notes and the therapists' notes are the patient's personal text: copied
+from the event as it is (`PersonalText`), so the row holds the event's ciphertext and an
+erased patient's notes fold as erased values (shown null with `erased: true`).
 """
 
 from __future__ import annotations

@@ -377,8 +377,9 @@ def check(runtime: Runtime, clinic: Clinic, ledger: Ledger) -> Findings:
         if cards[card_id] != len(changed):
             problems.append(f"card {card_id}: {cards[card_id]} revisions for {changed}")
             findings.duplicates += 1
-        shown = {e["exerciseId"]: e["note"] for e in card.card["exercises"]} if card else {}
-        stored = log.find(uuid.UUID(workout)).notes.get(doctor, {})
+        shown = {e["exerciseId"]: e["note"].text for e in card.card["exercises"]} if card else {}
+        saved = log.find(uuid.UUID(workout)).notes.get(doctor, {})
+        stored = {exercise: note.text for exercise, note in saved.items()}
         if shown != stored or not set(notes.items()) <= set(stored.items()) | set(shown.items()):
             problems.append(f"card {card_id} shows {shown}, the workout has {stored}")
         findings.note_cards += cards[card_id]

@@ -175,7 +175,7 @@ class CoalescingWindowMachine(RuleBasedStateMachine):
         if card is None:
             assert not self.notes or window is None
             return
-        shown = {e["exerciseId"]: e["note"] for e in card.card["exercises"]}
+        shown = {e["exerciseId"]: e["note"].text for e in card.card["exercises"]}
         assert shown == self.notes
         assert card.card.get("withdrawn", False) is (not self.notes)
 

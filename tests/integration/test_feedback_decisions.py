@@ -66,7 +66,8 @@ def test_two_therapists_noting_one_workout_each_post_their_own_card(clinic: Clin
     assert close_window(clinic, workout, 0) == "posted"
     assert close_window(clinic, workout, 1) == "posted"
     cards = {d: clinic.rt.log.find(note_card_id(workout, d)) for d in clinic.doctors}
-    assert [c.card["exercises"][0]["note"] for c in cards.values()] == ["From Maya", "From Tomas"]
+    notes = [c.card["exercises"][0]["note"] for c in cards.values()]
+    assert [n.text for n in notes] == ["From Maya", "From Tomas"]
     assert len(pushes(clinic)) == 2
 
 
@@ -122,7 +123,7 @@ def test_an_edit_after_the_card_replaces_it_without_a_second_push(clinic: Clinic
     note(clinic, 0, workout, "e0", "Second")
     assert close_window(clinic, workout, 0) == "revised"
     card = clinic.rt.log.find(note_card_id(workout, clinic.doctors[0]))
-    assert (card.revision, card.card["exercises"][0]["note"]) == (2, "Second")
+    assert (card.revision, card.card["exercises"][0]["note"].text) == (2, "Second")
     assert len(pushes(clinic)) == 1
 
 

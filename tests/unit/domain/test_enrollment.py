@@ -19,6 +19,7 @@ from domain.plans.enrollment import (
     SessionCompletion,
 )
 from domain.plans.errors import EnrollmentStateError
+from domain.privacy.personal import PersonalText
 from domain.shared.deadlines import Deadline, SetsDeadline
 from tests.support.given import Step, given, names, new_events
 
@@ -86,7 +87,7 @@ def completion(
         ),
         pain_before=5,
         pain_after=pain_after,
-        questionnaire={"difficulty": "hard"},
+        questionnaire={"difficulty": PersonalText(PATIENT, "hard")},
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from domain.privacy.personal import PersonalText
 from domain.workouts.errors import (
     InvalidWorkoutError,
     NoteNotFoundError,
@@ -97,7 +98,7 @@ def test_recording_an_exercise_records_what_was_done() -> None:
         "actual": {"sets": 2, "reps": 8},
         "pain": 8,
         "exertion": 9,
-        "patientNotes": "Knee hurt",
+        "patientNotes": PersonalText(PATIENT, "Knee hurt"),
     }
 
 
@@ -159,10 +160,30 @@ def test_a_note_on_a_finalized_workout_is_saved() -> None:
     assert (event.exercise_id, event.doctor_id, event.text, event.patient_id) == (
         E1,
         D1,
-        "Ease off next time.",
+        PersonalText(PATIENT, "Ease off next time."),
         PATIENT,
     )
-    assert workout.note_of(D1, E1) == "Ease off next time."
+    assert workout.note_of(D1, E1) == PersonalText(PATIENT, "Ease off next time.")
+
+
+def test_free_text_is_the_patients_personal_text_whoever_wrote_it() -> None:
+    workout = given(a_workout(), exercise_recorded(notes="Knee hurt"))
+    workout.report(3, 2, {"How was it?": "Hard"}, T1)
+    workout.finalize(T1)
+    workout.save_note(E1, D1, "Ease off.", T2)
+    reported, _, noted = new_events(workout)
+    assert reported.questionnaire == {"How was it?": PersonalText(PATIENT, "Hard")}
+    assert noted.text == PersonalText(PATIENT, "Ease off.")
+    assert workout.exercises[E1]["patientNotes"] == PersonalText(PATIENT, "Knee hurt")
+
+
+def test_an_erased_note_replays_and_is_never_the_same_text_again() -> None:
+    erased = PersonalText(PATIENT, None)
+    workout = given(a_workout(), finalized(), note_saved("Well done."))
+    workout.notes[str(D1)][E1] = erased  # as a replay after erasure reads it
+    assert workout.save_note(E1, D1, "Well done.", T2) is True
+    workout.delete_note(E1, D1, T2)
+    assert workout.note_of(D1, E1) is None
 
 
 def test_a_note_longer_than_1000_characters_is_rejected_and_records_nothing() -> None:
@@ -195,7 +216,7 @@ def test_editing_a_note_records_the_new_text() -> None:
     workout = given(a_workout(), finalized(), note_saved("Well done."))
     assert workout.save_note(E1, D1, "Well done, keep the knee straight.", T2) is True
     assert names(new_events(workout)) == ["Workout.NoteSaved"]
-    assert workout.note_of(D1, E1) == "Well done, keep the knee straight."
+    assert workout.note_of(D1, E1) == PersonalText(PATIENT, "Well done, keep the knee straight.")
 
 
 def test_a_note_on_an_unfinalized_workout_is_rejected() -> None:
@@ -217,7 +238,9 @@ def test_deleting_a_note_removes_only_that_doctors_note() -> None:
     workout.delete_note(E1, D1, T2)
     [event] = new_events(workout)
     assert isinstance(event, Workout.NoteDeleted) and event.doctor_id == D1
-    assert workout.note_of(D1, E1) is None and workout.note_of(D2, E1) == "Theirs."
+    assert workout.note_of(D1, E1) is None and workout.note_of(D2, E1) == PersonalText(
+        PATIENT, "Theirs."
+    )
 
 
 def test_deleting_a_missing_note_is_rejected_and_records_nothing() -> None:

@@ -28,6 +28,7 @@ from domain.plans.enrollment import Enrollment, ExerciseResult, SessionCompletio
 from domain.plans.exercise import Exercise
 from domain.plans.plan import TreatmentPlan
 from domain.plans.service_plan import ServicePlan, service_plan_id
+from domain.privacy.personal import PersonalText
 from projections.deadlines.evolve import sort_key
 from projections.plans.evolve import (
     KEY,
@@ -346,7 +347,7 @@ def completion(at: datetime, workout: uuid.UUID = WORKOUT) -> SessionCompletion:
         ),
         pain_before=4,
         pain_after=2,
-        questionnaire={"How was it?": "Fine"},
+        questionnaire={"How was it?": PersonalText(PATIENT, "Fine")},
     )
 
 
@@ -418,7 +419,7 @@ def test_completed_sessions_are_listed_and_the_last_one_completes_the_enrollment
             "completedAt": (T0 + DAY).isoformat(),
             "painBefore": 4,
             "painAfter": 2,
-            "questionnaire": {"How was it?": "Fine"},
+            "questionnaire": {"How was it?": PersonalText(PATIENT, "Fine")},
             "exercises": [
                 {
                     "exerciseId": "e1",

@@ -10,6 +10,7 @@ from functools import reduce
 from typing import Any
 
 from domain.people.staff import Staff, StaffType
+from domain.privacy.personal import PersonalText
 from domain.workouts.workout import Workout
 from projections.platform.store import Doc
 from projections.workouts.evolve import evolve_doctor, evolve_workout
@@ -148,7 +149,7 @@ def test_a_recorded_exercise_shows_actual_next_to_prescribed_and_scores_next_to_
     assert exercise["actual"] == {"sets": 2, "reps": 8}
     assert (exercise["painTarget"], exercise["pain"]) == (3, 8)
     assert (exercise["exertionTarget"], exercise["exertion"]) == (6, 9)
-    assert exercise["patientNotes"] == "Knee hurt on the way down"
+    assert exercise["patientNotes"] == PersonalText(PATIENT, "Knee hurt on the way down")
     assert row["exercises"][1]["actual"] == {}, "the other exercise is untouched"
 
 
@@ -165,7 +166,7 @@ def test_a_therapist_note_carries_the_doctors_name_and_when_it_was_saved() -> No
         {
             "doctorId": str(D1),
             "doctorName": "Maya Lind",
-            "text": "Ease off.",
+            "text": PersonalText(PATIENT, "Ease off."),
             "updatedAt": T2.isoformat(),
         }
     ]
@@ -174,7 +175,7 @@ def test_a_therapist_note_carries_the_doctors_name_and_when_it_was_saved() -> No
 def test_an_edited_note_replaces_the_doctors_note_in_place() -> None:
     events = workout(finalized, noted(D1, "First."), noted(D2, "Other."), noted(D1, "Second.", T3))
     notes = squat(fold(events, {D1: "Maya Lind", D2: "Tomas Reyes"}))["therapistNotes"]
-    assert [(n["doctorName"], n["text"], n["updatedAt"]) for n in notes] == [
+    assert [(n["doctorName"], n["text"].text, n["updatedAt"]) for n in notes] == [
         ("Maya Lind", "Second.", T3.isoformat()),
         ("Tomas Reyes", "Other.", T2.isoformat()),
     ]
@@ -190,6 +191,21 @@ def test_a_deleted_note_disappears_and_other_doctors_notes_stay() -> None:
     events = workout(finalized, noted(D1, "Mine."), noted(D2, "Theirs."), note_deleted(D1))
     notes = squat(fold(events, {D1: "Maya Lind", D2: "Tomas Reyes"}))["therapistNotes"]
     assert [n["doctorId"] for n in notes] == [str(D2)]
+
+
+def test_an_erased_patients_notes_fold_as_erased_values_and_everything_else_stays() -> None:
+    def erased(event: Any) -> Any:
+        # What the transcoder hands back once the patient's key is destroyed.
+        for name in ("patient_notes", "text"):
+            if isinstance(getattr(event, name, None), PersonalText):
+                object.__setattr__(event, name, PersonalText(PATIENT, None, b"sealed"))
+        return event
+
+    events = [erased(e) for e in workout(recorded, finalized, noted(D1, "Ease off."))]
+    exercise = squat(fold(events, {D1: "Maya Lind"}))
+    assert exercise["patientNotes"].erased and exercise["therapistNotes"][0]["text"].erased
+    assert (exercise["pain"], exercise["exertion"]) == (8, 9)
+    assert exercise["therapistNotes"][0]["updatedAt"] == T2.isoformat()
 
 
 def test_events_of_a_workout_never_started_leave_no_row() -> None:
