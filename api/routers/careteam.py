@@ -64,7 +64,6 @@ def unassign_patient(
 @router.get(
     "",
     response_model=list[PatientSummary],
-    response_model_exclude_none=True,
     dependencies=[CareTeamCurrent],
 )
 def list_my_patients(actor: Doctor, runtime: RuntimeDep) -> Any:

@@ -43,14 +43,15 @@ def _with_names(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
     people = []
     for pid in row["participants"]:
         person = directory.patient(pid) if pid == row["patientId"] else directory.staff_member(pid)
-        people.append(
-            {
-                "id": pid,
-                "role": "patient" if pid == row["patientId"] else "doctor",
-                "firstName": person["firstName"] if person else None,
-                "lastName": person["lastName"] if person else None,
-            }
-        )
+        participant = {
+            "id": pid,
+            "role": "patient" if pid == row["patientId"] else "doctor",
+            "firstName": person["firstName"] if person else None,
+            "lastName": person["lastName"] if person else None,
+        }
+        if person and person.get("erased"):
+            participant["erased"] = True  # an erased patient's name is null
+        people.append(participant)
     return {**row, "participants": people}
 
 

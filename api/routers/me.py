@@ -45,7 +45,6 @@ def register_push_token(
 @router.get(
     "/notifications",
     response_model=list[NotificationOut],
-    response_model_exclude_none=True,
     dependencies=[NotificationsCurrent],
 )
 def list_notifications(actor: TenantUser, runtime: RuntimeDep) -> Any:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from api.schemas.people import CamelModel, CamelOut
+from api.schemas.people import CamelModel, CamelOut, omitted_if_none
 
 
 class AssignRequest(CamelModel):
@@ -35,10 +35,12 @@ class TherapistInfo(CamelOut):
 
 
 class PatientSummary(CamelOut):
+    """A patient's name and email are null once they are erased (`erased: true`)."""
+
     id: uuid.UUID
-    first_name: str
-    last_name: str
-    email: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
     timezone: str
-    connected_therapists: list[TherapistInfo] | None = None
-    is_connected_to_me: bool | None = None
+    connected_therapists: list[TherapistInfo] | None = omitted_if_none()
+    is_connected_to_me: bool | None = omitted_if_none()

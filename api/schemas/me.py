@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
-from api.schemas.people import CamelModel, CamelOut
+from api.schemas.people import CamelModel, CamelOut, omitted_if_none
 
 
 class NewPushToken(CamelModel):
@@ -35,19 +35,21 @@ class LanguageSet(CamelOut):
 
 class NotificationData(CamelOut):
     type: str
-    workout_id: uuid.UUID | None = None
-    conversation_id: uuid.UUID | None = None
-    message_id: uuid.UUID | None = None
+    workout_id: uuid.UUID | None = omitted_if_none()
+    conversation_id: uuid.UUID | None = omitted_if_none()
+    message_id: uuid.UUID | None = omitted_if_none()
     # The survey loop: a patient's survey or satisfaction check, an admin's alert.
-    survey_id: uuid.UUID | None = None
-    feedback_id: uuid.UUID | None = None
+    survey_id: uuid.UUID | None = omitted_if_none()
+    feedback_id: uuid.UUID | None = omitted_if_none()
 
 
 class NotificationOut(CamelOut):
+    """A text quoting an erased patient's name is null (`erased: true`)."""
+
     id: uuid.UUID
-    title: str
-    body: str
+    title: str | None
+    body: str | None
     data: NotificationData
     created_at: str
-    delivered_at: str | None = None
+    delivered_at: str | None = omitted_if_none()
     status: Literal["queued", "delivered", "retrying", "failed", "recorded", "no_device"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 from pydantic.alias_generators import to_camel
@@ -42,6 +42,13 @@ class CamelOut(BaseModel):
         description="Present and true when this object's patient was erased: their "
         "personal fields are null.",
     )
+
+
+def omitted_if_none(description: str | None = None) -> Any:
+    """A field left out of the answer when it is None. For models whose answers keep the
+    nulls of an erased patient's fields (`response_model_exclude_none` would drop
+    those too)."""
+    return Field(default=None, exclude_if=lambda value: value is None, description=description)
 
 
 class NewTenant(CamelModel):
@@ -122,11 +129,13 @@ class PatientInvited(CamelOut):
 
 
 class PatientOut(CamelOut):
+    """A patient's name and email are null once they are erased (`erased: true`)."""
+
     id: uuid.UUID
     tenant_id: uuid.UUID
-    first_name: str
-    last_name: str
-    email: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
     timezone: str
     invited_by: uuid.UUID
     active: bool

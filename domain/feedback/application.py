@@ -24,6 +24,7 @@ from domain.people.flags import Flag
 from domain.people.patient import Patient
 from domain.people.staff import Staff
 from domain.people.tenant import Tenant
+from domain.privacy.personal import PersonalText
 from domain.shared.unit_of_work import UnitOfWork
 from domain.workouts.feedback import (
     doctor_note_card,
@@ -58,8 +59,8 @@ def _notify(
     uow: UnitOfWork,
     message: Message,
     recipient: uuid.UUID,
-    title: str,
-    body: str,
+    title: str | PersonalText,
+    body: str | PersonalText,
     workout_id: uuid.UUID,
 ) -> None:
     assert message.tenant_id is not None
@@ -129,7 +130,8 @@ class FeedbackLoop:
 
         `candidate_doctor_ids` are the therapists the care-team read model knows; each is
         checked against its connection aggregate here. A patient with no therapist gets no
-        card: there is no conversation to post it in (docs/decisions).
+        card: there is no conversation to post it in (docs/decisions). An erased patient
+        gets none either.
         """
         card_id = summary_card_id(workout_id)
         if uow.find(Message, card_id) is not None:
@@ -144,6 +146,10 @@ class FeedbackLoop:
         if not tenant.is_enabled(Flag.FEEDBACK_NOTIFICATIONS):
             return FeedbackOutcome("flag_off")
         patient = uow.get(Patient, workout.patient_id, "patient")
+        name = patient.name
+        if name.text is None:
+            # Erased: nothing new is said about them (and nothing could be sealed).
+            return FeedbackOutcome("erased")
         team = active_therapists(uow, patient.id, list(candidate_doctor_ids))
         conversation = care_team_conversation_id(patient.id, team)
         if conversation is None:
@@ -161,7 +167,10 @@ class FeedbackLoop:
             timestamp=uow.now,
         )
         uow.add(message)
-        title, body = summary_push(patient.full_name, flagged)
+        # The push quotes the patient's name: built here, in plaintext, and sealed with
+        # the patient's key although it goes to a therapist.
+        plain_title, body = summary_push(name.text, flagged)
+        title = PersonalText(patient.id, plain_title)
         for therapist in team:
             _notify(uow, message, therapist, title, body, workout.id)
         return FeedbackOutcome("posted", card_id, tuple(team))

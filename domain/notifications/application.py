@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from domain.notifications.push_tokens import PushTokens, push_tokens_id
 from domain.outbox.application import SendResult
 from domain.outbox.delivery import Delivery
+from domain.privacy.personal import PersonalText
 from domain.shared.errors import ForbiddenError, InvalidInputError
 from domain.shared.unit_of_work import UnitOfWork
 
@@ -72,12 +73,13 @@ def queue_push(
     delivery_id: uuid.UUID,
     tenant_id: uuid.UUID,
     recipient_id: uuid.UUID,
-    title: str,
-    body: str,
+    title: str | PersonalText,
+    body: str | PersonalText,
     data: Mapping[str, str],
 ) -> Delivery:
     """Adds a push to the outbox, in the caller's unit of work (so it is saved, or not,
-    with whatever decided to send it)."""
+    with whatever decided to send it). A text quoting a patient's name or notes is
+    their `PersonalText`, whoever the push goes to."""
     delivery = Delivery.queue(
         id=delivery_id,
         channel=PUSH,

@@ -3,8 +3,8 @@
 An email is an outbox delivery on the `email` channel (domain/outbox). Its payload holds
 what is said (`subject`, `text`, optionally `html`) and never where it goes: the address
 is personal data, so it is read from the recipient's own aggregate when an attempt is
-claimed, not copied into the log. A recipient who is gone (unknown, inactive, or of
-another tenant than the delivery) has no address, and the delivery is skipped. Sending
+claimed, not copied into the log. A recipient who is gone (unknown, inactive, erased,
+or of another tenant than the delivery) has no address, and the delivery is skipped. Sending
 itself is infrastructure (workers/outbox/email.py).
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 from domain.outbox.delivery import Delivery
 from domain.people.patient import Patient
 from domain.people.staff import Staff
+from domain.privacy.personal import PersonalText
 from domain.shared.unit_of_work import UnitOfWork
 
 EMAIL = "email"
@@ -27,13 +28,14 @@ def queue_email(
     delivery_id: uuid.UUID,
     tenant_id: uuid.UUID,
     recipient_id: uuid.UUID,
-    subject: str,
-    text: str,
-    html: str | None = None,
+    subject: str | PersonalText,
+    text: str | PersonalText,
+    html: str | PersonalText | None = None,
 ) -> Delivery:
     """Adds an email to the outbox, in the caller's unit of work (so it is saved, or not,
     with whatever decided to send it). The recipient is a patient or a staff member; the
-    address is looked up when the email is sent, never stored with it."""
+    address is looked up when the email is sent, never stored with it. A text quoting a
+    patient's name or notes is their `PersonalText`, opened only when it is sent."""
     payload: dict[str, Any] = {"subject": subject, "text": text}
     if html is not None:
         payload["html"] = html
@@ -52,7 +54,7 @@ def queue_email(
 def recipient_email(uow: UnitOfWork, delivery: Delivery) -> str | None:
     """The address of the delivery's recipient as their aggregate has it now, or None when
     there is nobody to write to: no such patient or staff member, one who is no longer
-    active, or one outside the delivery's tenant."""
+    active or was erased, or one outside the delivery's tenant."""
     if delivery.recipient_id is None:
         return None
     person: Patient | Staff | None = uow.find(Patient, delivery.recipient_id)
@@ -62,7 +64,10 @@ def recipient_email(uow: UnitOfWork, delivery: Delivery) -> str | None:
         return None
     if delivery.tenant_id is not None and person.tenant_id != delivery.tenant_id:
         return None
-    return person.email.strip() or None
+    # A patient's address is personal text, opened here, as the attempt is claimed; an
+    # erased patient has none.
+    address = person.email.text if isinstance(person, Patient) else person.email
+    return (address or "").strip() or None
 
 
 class EmailRules:

@@ -12,6 +12,7 @@ from domain.people.flags import Flag
 from domain.people.patient import Patient
 from domain.people.staff import Staff, StaffType
 from domain.people.tenant import Tenant
+from domain.privacy.personal import PersonalText
 from domain.shared.errors import InvalidInputError
 from domain.shared.languages import LANGUAGE
 from domain.shared.unit_of_work import UnitOfWork
@@ -134,7 +135,8 @@ class People:
         additional_therapist_ids: list[uuid.UUID],
     ) -> PatientInvited:
         """Creates the patient, the inviting doctor's connection, then one connection per
-        additional therapist, all or nothing.
+        additional therapist, all or nothing. The name and email are sealed with the new
+        patient's own key as they are stored (they are never written in plaintext).
 
         Duplicates in `additional_therapist_ids` and the caller's own id are dropped, so
         each therapist is connected once. Any id that is not an active, approved DOCTOR of
@@ -176,12 +178,13 @@ class People:
             )
 
         assert inviter.tenant_id is not None
+        patient_id = uow.new_id()
         patient = Patient(
-            id=uow.new_id(),
+            id=patient_id,
             tenant_id=inviter.tenant_id,
-            first_name=first_name,
-            last_name=last_name,
-            email=email,
+            first_name=PersonalText(patient_id, first_name),
+            last_name=PersonalText(patient_id, last_name),
+            email=PersonalText(patient_id, email),
             timezone=timezone,
             invited_by=inviter.id,
             timestamp=uow.now,

@@ -5,17 +5,19 @@ from datetime import datetime
 
 from eventsourcing.domain import event
 
+from domain.privacy.personal import PersonalText
 from domain.shared.aggregate import CareLoopAggregate
 
 
 class Patient(CareLoopAggregate):
-    """A patient, invited into one tenant by a doctor."""
+    """A patient, invited into one tenant by a doctor. Their name and email are personal
+    text sealed with their own key (docs/privacy.md): `text` None once they are erased."""
 
     class Invited(CareLoopAggregate.Created):
         tenant_id: uuid.UUID
-        first_name: str
-        last_name: str
-        email: str
+        first_name: PersonalText
+        last_name: PersonalText
+        email: PersonalText
         timezone: str
         invited_by: uuid.UUID
 
@@ -29,9 +31,9 @@ class Patient(CareLoopAggregate):
         self,
         id: uuid.UUID,
         tenant_id: uuid.UUID,
-        first_name: str,
-        last_name: str,
-        email: str,
+        first_name: PersonalText,
+        last_name: PersonalText,
+        email: PersonalText,
         timezone: str,
         invited_by: uuid.UUID,
         timestamp: datetime,
@@ -46,8 +48,25 @@ class Patient(CareLoopAggregate):
         self.language: str | None = None
 
     @property
+    def erased(self) -> bool:
+        """The patient's key is destroyed: their name and email read as None."""
+        return self.first_name.erased or self.last_name.erased
+
+    @property
+    def name(self) -> PersonalText:
+        """`firstName lastName`, sealed with the patient's key wherever it is stored (a
+        push or a card quoting it belongs to a therapist but stays the patient's data);
+        `text` None once the patient is erased. Never store an erased one: there is
+        nothing to seal."""
+        if self.first_name.text is None or self.last_name.text is None:
+            return PersonalText(self.id, None)
+        return PersonalText(self.id, f"{self.first_name.text} {self.last_name.text}")
+
+    @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        """The name as plaintext ("" once erased). Only for the survey messages, which do
+        not seal their texts yet (issue 12): anything stored takes `name` instead."""
+        return self.name.text or ""
 
     def set_language(self, language: str, at: datetime) -> None:
         if language != self.language:

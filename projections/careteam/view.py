@@ -7,6 +7,12 @@ from projections.careteam.projection import DOCTORS, PATIENTS, CareTeamProjectio
 from projections.platform.store import Doc, ReadStore
 
 
+def _by_name(name: object) -> tuple[bool, str]:
+    """A name's place in a listing: opened names by their text, erased ones (None) after
+    every name. Over the domain's store a name is still sealed, and sorts as erased."""
+    return (False, name) if isinstance(name, str) else (True, "")
+
+
 class CareTeamView:
     name = CareTeamProjection.name
 
@@ -30,7 +36,8 @@ class CareTeamView:
 
     def patients(self, tenant_id: str, viewer_id: str, only_mine: bool) -> list[Doc]:
         """Active patients with `connectedTherapists` and `isConnectedToMe`; with
-        `only_mine`, just those connected to the viewer."""
+        `only_mine`, just those connected to the viewer. By name when read through the
+        API's (opening) store."""
         doctors = self._doctors(tenant_id)
         rows = []
         for patient in self.store.list(PATIENTS, tenant_id):
@@ -40,18 +47,19 @@ class CareTeamView:
             mine = any(t["id"] == viewer_id for t in team)
             if only_mine and not mine:
                 continue
-            rows.append(
-                {
-                    "id": patient["id"],
-                    "firstName": patient["firstName"],
-                    "lastName": patient["lastName"],
-                    "email": patient["email"],
-                    "timezone": patient["timezone"],
-                    "connectedTherapists": team,
-                    "isConnectedToMe": mine,
-                }
-            )
-        rows.sort(key=lambda p: (p["lastName"], p["firstName"], p["id"]))
+            row = {
+                "id": patient["id"],
+                "firstName": patient["firstName"],
+                "lastName": patient["lastName"],
+                "email": patient["email"],
+                "timezone": patient["timezone"],
+                "connectedTherapists": team,
+                "isConnectedToMe": mine,
+            }
+            if patient.get("erased"):
+                row["erased"] = True
+            rows.append(row)
+        rows.sort(key=lambda p: (_by_name(p["lastName"]), _by_name(p["firstName"]), p["id"]))
         return rows
 
     def therapist_ids(self, patient_id: str) -> list[str]:

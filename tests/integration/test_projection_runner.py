@@ -3,6 +3,7 @@ mid-batch, across runners racing on one projection, and across a rebuild from po
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from domain.careteam.connection import Connection
 from domain.people.patient import Patient
 from domain.people.staff import Staff, StaffType
 from domain.people.tenant import Tenant
+from domain.privacy.personal import sealed_json
 from domain.shared.context import Actor, CommandContext, Role
 from projections.directory.evolve import evolve_patient, evolve_staff
 from projections.directory.projection import PATIENTS, STAFF, DirectoryProjection
@@ -92,7 +94,8 @@ def seed(rt: Runtime, clinics: int = 2) -> int:
 
 
 def fold_from_scratch(rt: Runtime) -> dict[str, dict[str, Doc]]:
-    """Every read-model table, folded in memory from the whole log with the pure evolves."""
+    """Every read-model table, folded in memory from the whole log with the pure evolves,
+    as stored: a patient's personal text as its event's ciphertext."""
     tables: dict[str, dict[str, Doc]] = {TENANTS: {}, STAFF: {}, PATIENTS: {}}
 
     def fold(table: str, key: Any, evolve_fn: Callable[[Doc | None, Any], Doc | None]) -> None:
@@ -110,7 +113,8 @@ def fold_from_scratch(rt: Runtime) -> dict[str, dict[str, Doc]]:
             fold(PATIENTS, event.originator_id, evolve_patient)
         elif isinstance(event, CONNECTION_EVENTS):
             fold(PATIENTS, event.patient_id, evolve_patient)
-    return tables
+    stored_form: dict[str, dict[str, Doc]] = json.loads(json.dumps(tables, default=sealed_json))
+    return stored_form
 
 
 def stored(store: ReadStore, *tables: str) -> dict[str, dict[str, Doc]]:

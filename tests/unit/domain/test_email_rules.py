@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 
 from domain.notifications.email import EMAIL, EmailRules, queue_email
-from domain.outbox.application import Claim, Outbox
+from domain.outbox.application import ERASED, Claim, Outbox
 from domain.outbox.delivery import Delivery, DeliveryStatus
 from domain.people.application import People
 from domain.people.staff import StaffType
+from domain.privacy.personal import PersonalText
 from domain.shared.clock import FakeClock, SequentialIds
 from domain.shared.commands import CommandBus, Handler
 from domain.shared.context import SYSTEM_ACTOR, Actor, CommandContext, Role
 from domain.shared.eventlog import EventLog
 from tests.support.given import names
+from tests.support.sealing import sealing
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PLATFORM_ADMIN = Actor(uuid.UUID(int=0xAA), Role.PLATFORM_ADMIN, None)
@@ -36,6 +38,7 @@ class MailDesk:
 
     def __init__(self) -> None:
         self.log = EventLog()
+        self.keys = sealing(self.log)
         self.clock = FakeClock(T0)
         self.commands = CommandBus(self.log, self.clock, SequentialIds())
         self.outbox = Outbox({EMAIL: EmailRules()})
@@ -144,6 +147,53 @@ def test_an_email_to_an_inactive_staff_member_has_no_address_and_is_skipped_unse
     assert names(desk.log.stream(DELIVERY_ID)) == ["Delivery.Queued", "Delivery.Skipped"]
     skipped = desk.log.stream(DELIVERY_ID)[-1]
     assert isinstance(skipped, Delivery.Skipped) and skipped.reason == "no_address"
+
+
+def test_an_email_to_an_erased_patient_has_no_address_and_is_skipped_unsent(
+    desk: MailDesk,
+) -> None:
+    clinic = desk.a_clinic()
+    patient = desk.a_patient(clinic, desk.a_doctor(clinic))
+    desk.an_email(clinic, patient)
+    desk.keys.destroy(patient)
+
+    assert desk.claim() is None
+
+    skipped = desk.log.stream(DELIVERY_ID)[-1]
+    assert isinstance(skipped, Delivery.Skipped) and skipped.reason == "no_address"
+
+
+def test_an_email_quoting_a_patients_name_is_stored_sealed_and_sent_as_text(
+    desk: MailDesk,
+) -> None:
+    clinic = desk.a_clinic()
+    patient = desk.a_patient(clinic, desk.a_doctor(clinic))
+    subject = PersonalText(patient, "Negative survey: Sam Carter")
+    desk.run(lambda uow: queue_email(uow, DELIVERY_ID, clinic, patient, subject, TEXT))
+
+    stored = b"".join(n.state for n in desk.log.recorder.select_notifications(1, 1000))
+    assert b"Carter" not in stored
+    claim = desk.claim()
+    assert claim is not None
+    assert claim.payload == {"subject": "Negative survey: Sam Carter", "text": TEXT}
+
+
+def test_an_email_quoting_an_erased_patients_name_is_skipped_never_sent_blank(
+    desk: MailDesk,
+) -> None:
+    clinic = desk.a_clinic()
+    doctor = desk.a_doctor(clinic)
+    patient = desk.a_patient(clinic, doctor)
+    subject = PersonalText(patient, "Negative survey: Sam Carter")
+    desk.run(lambda uow: queue_email(uow, DELIVERY_ID, clinic, doctor, subject, TEXT))
+    desk.keys.destroy(patient)
+
+    assert desk.claim() is None
+
+    delivery = desk.delivery()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SKIPPED, 0)
+    skipped = desk.log.stream(DELIVERY_ID)[-1]
+    assert isinstance(skipped, Delivery.Skipped) and skipped.reason == ERASED
 
 
 def test_an_email_to_an_unknown_recipient_is_skipped(desk: MailDesk) -> None:

@@ -17,6 +17,7 @@ from domain.people.flags import Flag
 from domain.people.patient import Patient
 from domain.people.staff import Staff, StaffType
 from domain.people.tenant import Tenant
+from domain.privacy.personal import PersonalText
 from domain.shared.aggregate import TimestampRequiredError
 from domain.shared.clock import FakeClock, SequentialIds
 from domain.shared.context import Actor, CommandContext, Role
@@ -24,6 +25,7 @@ from domain.shared.errors import InvalidInputError, NotFoundError
 from domain.shared.eventlog import EventLog
 from domain.shared.unit_of_work import UnitOfWork
 from tests.support.given import given, names, new_events
+from tests.support.sealing import sealing
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=1)
@@ -34,6 +36,19 @@ ADMIN = uuid.UUID("00000000-0000-4000-a000-00000000a001")
 
 
 # -- given: aggregates and steps ---------------------------------------------------------
+
+
+def a_patient(first: str | None = "Sam", email: str | None = "sam@patients.example") -> Patient:
+    return Patient(
+        id=PATIENT,
+        tenant_id=CLINIC,
+        first_name=PersonalText(PATIENT, first),
+        last_name=PersonalText(PATIENT, "Carter" if first else None),
+        email=PersonalText(PATIENT, email),
+        timezone="Europe/Oslo",
+        invited_by=DOCTOR,
+        timestamp=T0,
+    )
 
 
 def a_tenant() -> Tenant:
@@ -166,20 +181,36 @@ def test_a_deactivated_doctor_may_not_practise_and_deactivating_again_records_no
 
 
 def test_an_invited_patient_is_active_in_the_inviters_tenant() -> None:
-    patient = given(
-        Patient(
-            id=PATIENT,
-            tenant_id=CLINIC,
-            first_name="Sam",
-            last_name="Carter",
-            email="sam@patients.example",
-            timezone="Europe/Oslo",
-            invited_by=DOCTOR,
-            timestamp=T0,
-        )
-    )
+    patient = given(a_patient())
     assert (patient.tenant_id, patient.invited_by, patient.active) == (CLINIC, DOCTOR, True)
+    assert patient.name == PersonalText(PATIENT, "Sam Carter")
     assert patient.full_name == "Sam Carter"
+
+
+def test_a_patients_name_is_personal_text_sealed_with_their_own_key() -> None:
+    name = given(a_patient()).name
+    assert name.subject == PATIENT and name.text == "Sam Carter"
+
+
+def test_an_erased_patients_name_reads_as_none_and_nothing_crashes() -> None:
+    # As a replay reads them once the key is destroyed: every personal value None.
+    patient = given(a_patient(first=None, email=None))
+    assert patient.erased
+    assert patient.name == PersonalText(PATIENT, None) and patient.name.erased
+    assert patient.full_name == ""
+
+
+def test_inviting_a_patient_stores_no_plaintext_name_or_email(clinic: Clinic) -> None:
+    tenant = clinic.tenant()
+    doctor = clinic.staff(tenant)
+    invited = clinic.invite(doctor, tenant)
+    [event] = [e for e in clinic.log.stream(invited.patient_id) if isinstance(e, Patient.Invited)]
+    assert event.first_name == PersonalText(invited.patient_id, "Sam")
+    assert event.email == PersonalText(invited.patient_id, "sam@patients.example")
+    stored = b"".join(
+        n.state for n in clinic.log.recorder.select_notifications(start=1, limit=1000)
+    )
+    assert b"Carter" not in stored and b"patients.example" not in stored
 
 
 # -- Connection --------------------------------------------------------------------------
@@ -287,6 +318,7 @@ class Clinic:
 
     def __init__(self) -> None:
         self.log = EventLog()  # no PERSISTENCE_MODULE: the library's in-memory recorder
+        self.keys = sealing(self.log)
         self.clock = FakeClock(T0)
         self.ids = SequentialIds()
         self.people = People()

@@ -16,6 +16,7 @@ from domain.people.flags import DEFAULT_FLAGS, Flag
 from domain.people.patient import Patient
 from domain.people.staff import Staff, StaffType
 from domain.people.tenant import Tenant
+from domain.privacy.personal import PersonalText
 from projections.directory.evolve import evolve_patient, evolve_staff
 from projections.platform.store import Doc
 from projections.tenants.evolve import evolve
@@ -71,9 +72,9 @@ def invited() -> Any:
     patient = Patient(
         id=PATIENT,
         tenant_id=CLINIC,
-        first_name="Sam",
-        last_name="Carter",
-        email="sam@patients.example",
+        first_name=PersonalText(PATIENT, "Sam"),
+        last_name=PersonalText(PATIENT, "Carter"),
+        email=PersonalText(PATIENT, "sam@patients.example"),
         timezone="Europe/Oslo",
         invited_by=DOCTOR,
         timestamp=T0,
@@ -186,9 +187,9 @@ def test_an_invited_patient_row_has_no_therapists_until_connected() -> None:
     assert row == {
         "id": str(PATIENT),
         "tenantId": str(CLINIC),
-        "firstName": "Sam",
-        "lastName": "Carter",
-        "email": "sam@patients.example",
+        "firstName": PersonalText(PATIENT, "Sam"),
+        "lastName": PersonalText(PATIENT, "Carter"),
+        "email": PersonalText(PATIENT, "sam@patients.example"),
         "timezone": "Europe/Oslo",
         "invitedBy": str(DOCTOR),
         "active": True,
