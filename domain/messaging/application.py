@@ -14,6 +14,7 @@ from domain.messaging.conversation import (
 from domain.messaging.message import Message, MessageType
 from domain.people.patient import Patient
 from domain.people.staff import Staff
+from domain.privacy.personal import PersonalText
 from domain.shared.errors import NotFoundError
 from domain.shared.unit_of_work import UnitOfWork
 
@@ -51,7 +52,8 @@ class Conversations:
 
         `kind`, `patient_id` and the candidate doctors come from resolving the id through
         the conversation read model (an id's identity never changes); whether the sender
-        is a participant *now* is decided here, from the aggregates.
+        is a participant *now* is decided here, from the aggregates. The text is the
+        conversation's patient's personal text, whoever sends it.
         """
         patient = uow.get(Patient, patient_id, "conversation")
         sender = uow.actor.user_id
@@ -70,7 +72,7 @@ class Conversations:
             patient_id=patient.id,
             sender_id=sender,
             message_type=MessageType.TEXT.value,
-            text=text,
+            text=PersonalText(patient.id, text),
             card=None,
             timestamp=uow.now,
         )

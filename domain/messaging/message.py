@@ -3,6 +3,10 @@
 A card's id is derived from what it is about (for example the workout), so a process
 manager that decides twice, replays, or races another worker can only ever create it once.
 A card is replaced by revising it: same id, higher revision.
+
+A chat text is the patient's personal text whoever wrote it (every conversation is about
+one patient): sealed with the patient's key, `text` None once they are erased. A card
+carries what it quotes (notes) as the personal text it was copied from.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
+from domain.privacy.personal import PersonalText
 from domain.shared.aggregate import CareLoopAggregate
 
 
@@ -30,7 +35,7 @@ class Message(CareLoopAggregate):
         patient_id: uuid.UUID
         sender_id: uuid.UUID
         message_type: str
-        text: str | None
+        text: PersonalText | None
         card: dict[str, Any] | None
 
     class Revised(CareLoopAggregate.Event):
@@ -47,7 +52,7 @@ class Message(CareLoopAggregate):
         patient_id: uuid.UUID,
         sender_id: uuid.UUID,
         message_type: str,
-        text: str | None,
+        text: PersonalText | None,
         card: dict[str, Any] | None,
         timestamp: datetime,
     ) -> None:

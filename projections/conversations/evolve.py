@@ -4,6 +4,9 @@ Membership is derived, never stored by hand: a direct conversation holds the pat
 the therapist while their connection is active and the therapist is active; the group
 conversation, once the care team has reached two therapists, holds the patient and every
 active therapist. So membership always equals the active care team.
+
+A message's text (and whatever a card quotes) is copied from the event as it is: the
+patient's personal text, stored as the event's ciphertext.
 """
 
 from __future__ import annotations
