@@ -14,8 +14,6 @@ between date and time as the `T`).
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +27,7 @@ from domain.audit.postgres_store import PostgresAuditStore
 from domain.audit.sqlite_store import SQLiteAuditStore
 from domain.audit.store import COLUMNS, AuditStore, entry_of, timestamp
 from domain.shared.eventlog import EventLog
+from domain.shared.sqlite import SQLiteConnections
 
 READ_CHUNK = 5000
 
@@ -100,38 +99,9 @@ def _chain_row(row: Sequence[Any]) -> ChainRow:
     return ChainRow(int(row[0]), str(row[1]), str(row[2]))
 
 
-class _SQLiteConnections:
-    """One connection per thread to a SQLite file, as the audit store keeps them."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    def conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
-
-
 class SQLiteEventChain(EventChainStore):
     def __init__(self, path: str) -> None:
-        self._connections = _SQLiteConnections(path)
+        self._connections = SQLiteConnections(path)
         self._connections.conn().executescript(SQLITE_SCHEMA)
 
     def head(self) -> ChainRow | None:
@@ -433,7 +403,7 @@ class AuditRows(ABC):
 class SQLiteAuditRows(AuditRows):
     def __init__(self, store: SQLiteAuditStore) -> None:
         super().__init__(store)
-        self._connections = _SQLiteConnections(store.path)
+        self._connections = SQLiteConnections(store.path)
 
     def chunk(self, tenant: str, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
         rows = self._connections.conn().execute(

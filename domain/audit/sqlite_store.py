@@ -4,7 +4,6 @@ WAL mode with `synchronous=FULL`, so a committed entry survives a power cut."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from domain.audit.store import (
     timestamp,
     where,
 )
+from domain.shared.sqlite import SQLiteConnections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_entries (
@@ -68,22 +68,11 @@ class SQLiteAuditStore(AuditStore):
     def __init__(self, path: Path | str, key: bytes, now: Callable[[], datetime]) -> None:
         super().__init__(key, now)
         self.path = str(path)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = SQLiteConnections(self.path)
         self._conn().executescript(SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._connections.conn()
 
     def append(self, drafts: Sequence[Draft], probe: bool = False) -> list[AuditEntry]:
         conn = self._conn()
@@ -178,8 +167,4 @@ class SQLiteAuditStore(AuditStore):
         return row is not None
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()

@@ -9,6 +9,7 @@ can only ever append; the chain (domain/audit/chain.py) catches whoever bypasses
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from domain.audit.chain import canonical, link
+from domain.audit.chain import entry_bytes, link
 from domain.audit.entry import AuditEntry, Draft
 
 COLUMNS = (
@@ -58,40 +59,24 @@ def chained(
     recorded_at = parse_timestamp(timestamp(at))
     for draft in drafts:
         seq += 1
-        encoded = canonical(
-            draft.tenant,
-            seq,
-            recorded_at,
-            draft.actor_id,
-            draft.role,
-            draft.action,
-            draft.subject_type,
-            draft.subject_id,
-            draft.outcome.value,
-            draft.status,
-            draft.correlation_id,
-            draft.request_id,
-            draft.position,
+        entry = AuditEntry(
+            tenant=draft.tenant,
+            seq=seq,
+            recorded_at=recorded_at,
+            actor_id=draft.actor_id,
+            role=draft.role,
+            action=draft.action,
+            subject_type=draft.subject_type,
+            subject_id=draft.subject_id,
+            outcome=draft.outcome.value,
+            status=draft.status,
+            correlation_id=draft.correlation_id,
+            request_id=draft.request_id,
+            position=draft.position,
+            hash="",
         )
-        previous = link(key, previous, encoded)
-        entries.append(
-            AuditEntry(
-                tenant=draft.tenant,
-                seq=seq,
-                recorded_at=recorded_at,
-                actor_id=draft.actor_id,
-                role=draft.role,
-                action=draft.action,
-                subject_type=draft.subject_type,
-                subject_id=draft.subject_id,
-                outcome=draft.outcome.value,
-                status=draft.status,
-                correlation_id=draft.correlation_id,
-                request_id=draft.request_id,
-                position=draft.position,
-                hash=previous,
-            )
-        )
+        previous = link(key, previous, entry_bytes(entry))
+        entries.append(dataclasses.replace(entry, hash=previous))
     return entries
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.privacy.cipher import KEY_BYTES, WrongMasterKeyError, unwrap, wrap
+from domain.shared.sqlite import DURABLE, SQLiteConnections
 
 # Wrapped with the master key and stored: a wrong master key fails to unwrap it at start.
 _CHECK_KEY = bytes(range(KEY_BYTES))
@@ -163,21 +164,12 @@ class SQLiteKeyStore(KeyStore):
     def __init__(self, path: Path | str, master: bytes, **kw: Any) -> None:
         super().__init__(master, **kw)
         self.path = str(path)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # `secure_delete`: a destroyed key's bytes are overwritten, not left in a free page.
+        self._connections = SQLiteConnections(self.path, ("PRAGMA secure_delete=ON", *DURABLE))
         self._conn().executescript(_SQLITE_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA secure_delete=ON")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
-            self._all.append(conn)
-        return conn
+        return self._connections.conn()
 
     def _load(self, subject: uuid.UUID) -> tuple[bool, bytes | None]:
         row = (
@@ -241,10 +233,7 @@ class SQLiteKeyStore(KeyStore):
         return len(rows)
 
     def close(self) -> None:
-        for conn in self._all:
-            conn.close()
-        self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
 
 _POSTGRES_SCHEMA = """

@@ -17,17 +17,21 @@ from tests.support.services import require
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def example_session() -> str:
+def session_after(heading: str) -> str:
+    """The first ```sh block of the README after `heading`."""
     readme = (ROOT / "README.md").read_text()
-    after = readme.split("An example session against `make demo`", 1)[1]
+    after = readme.split(heading, 1)[1]
     match = re.search(r"```sh\n(.*?)```", after, re.DOTALL)
-    assert match, "the README's example session is not a ```sh block"
+    assert match, f"the README's session after {heading!r} is not a ```sh block"
     return match.group(1)
 
 
-def test_the_readme_example_session_runs_as_pasted(tmp_path: Path) -> None:
-    require(shutil.which("curl") is not None, "curl is not installed")
-    session = example_session()
+def example_session() -> str:
+    return session_after("An example session against `make demo`")
+
+
+def run_session(session: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`session` pasted into bash against `careloop serve --demo`."""
     assert session.startswith("BASE=http://127.0.0.1:8000\n")
     env = careloop_env(tmp_path / "data")
     with careloop_server(tmp_path, "--demo", env=env) as server:
@@ -41,6 +45,12 @@ def test_the_readme_example_session_runs_as_pasted(tmp_path: Path) -> None:
             timeout=60,
         )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_the_readme_example_session_runs_as_pasted(tmp_path: Path) -> None:
+    require(shutil.which("curl") is not None, "curl is not installed")
+    result = run_session(example_session(), tmp_path)
     created, flags = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert set(created) == {"id", "position"} and created["position"] > 0
     assert flags == {
@@ -60,30 +70,9 @@ def test_the_session_commands_use_no_ids_or_positions_from_the_example_output(
     assert not any(placeholder in line for line in commands)
 
 
-def auditor_session() -> str:
-    readme = (ROOT / "README.md").read_text()
-    after = readme.split("An auditor's session", 1)[1]
-    match = re.search(r"```sh\n(.*?)```", after, re.DOTALL)
-    assert match, "the README's auditor session is not a ```sh block"
-    return match.group(1)
-
-
 def test_the_readme_auditor_session_runs_as_pasted(tmp_path: Path) -> None:
     require(shutil.which("curl") is not None, "curl is not installed")
-    session = auditor_session()
-    assert session.startswith("BASE=http://127.0.0.1:8000\n")
-    env = careloop_env(tmp_path / "data")
-    with careloop_server(tmp_path, "--demo", env=env) as server:
-        script = session.replace("BASE=http://127.0.0.1:8000", f"BASE={server.base_url}", 1)
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert result.returncode == 0, result.stderr
+    result = run_session(session_after("An auditor's session"), tmp_path)
     lines = result.stdout.strip().splitlines()
     assert lines[0].endswith("hospital_admin service_plan_set success 200")
     assert lines[1].endswith("doctor patient_invited success 200")
