@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from domain.privacy.cipher import KEY_BYTES, WrongMasterKeyError, unwrap, wrap
+from domain.shared.errors import ConflictError
 from domain.shared.sqlite import DURABLE, SQLiteConnections
 
 # Wrapped with the master key and stored: a wrong master key fails to unwrap it at start.
 _CHECK_KEY = bytes(range(KEY_BYTES))
 
 
-class ErasedError(Exception):
-    """The patient was erased: nothing new is sealed for them, ever."""
+class ErasedError(ConflictError):
+    """The patient was erased: nothing new is sealed for them, ever (409)."""
 
 
 class KeyStore(ABC):
@@ -100,13 +101,13 @@ class KeyStore(ABC):
             return key
         exists, _ = self._load(subject)
         if exists:
-            raise ErasedError(f"{subject} was erased")
+            raise ErasedError("The patient was erased: nothing new is recorded about them.")
         self._insert(subject, wrap(self.master, self.random_bytes(KEY_BYTES)))
         with self._lock:
             self._cache.pop(subject, None)
         key = self.key_for(subject)
         if key is None:
-            raise ErasedError(f"{subject} was erased")
+            raise ErasedError("The patient was erased: nothing new is recorded about them.")
         return key
 
     def destroy(self, subject: uuid.UUID) -> bool:
