@@ -1,6 +1,7 @@
-"""Personal text for logs built without a runtime: an in-memory key store and the
-transcoding that seals with it, registered on a bare `EventLog()` as the runtime does on
-its own (bootstrap/runtime.py)."""
+"""Personal text in tests: an in-memory key store and the transcoding that seals with it,
+for logs built without a runtime (registered on a bare `EventLog()` as the runtime does
+on its own, bootstrap/runtime.py); and everything a runtime wrote, as bytes to scan for
+plaintext."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 
 from eventsourcing.persistence import JSONTranscoder
 
+from bootstrap.runtime import Runtime
 from domain.privacy.keys import KeyStore
 from domain.privacy.personal import PersonalTextTranscoding, Sealer
 from domain.shared.eventlog import EventLog
@@ -57,3 +59,31 @@ def sealing(log: EventLog) -> KeyStore:
     assert isinstance(transcoder, JSONTranscoder)
     transcoder.register(PersonalTextTranscoding(Sealer(keys)))
     return keys
+
+
+def stored_bytes(runtime: Runtime) -> bytes:
+    """Everything a runtime has written, as raw bytes: every file of the embedded data
+    directory (the stores and their -wal files), or every value of every row of every
+    table of the PostgreSQL schema. A BYTEA value (an event's state) is taken as its
+    bytes: as text it would be hex, and no plaintext would ever be found in it."""
+    settings = runtime.settings
+    if settings.is_embedded:
+        return b"".join(p.read_bytes() for p in settings.data_dir.rglob("*") if p.is_file())
+    import psycopg
+    from psycopg import sql
+
+    assert settings.database_url
+    dump: list[bytes] = []
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (settings.database_schema,),
+        ).fetchall()
+        for (table,) in tables:
+            query = sql.SQL("SELECT * FROM {}.{}").format(
+                sql.Identifier(settings.database_schema), sql.Identifier(table)
+            )
+            for row in conn.execute(query):
+                dump += [v if isinstance(v, bytes) else str(v).encode() for v in row]
+    assert dump, "the schema has rows"
+    return b"\n".join(dump)
