@@ -4,6 +4,9 @@ contacted the patient about a negative survey.
 Its timer is a durable deadline of kind `satisfaction_check`: first the reminder (one,
 `reminder_days` after sending), then the expiry (with its link). Answering, closing or
 escalating clears it, so no reminder follows an answer.
+
+The patient's comment and the reason staff give for escalating are the patient's
+personal text, sealed with their key (domain/surveys/survey.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from enum import StrEnum
 
 from eventsourcing.domain import event
 
+from domain.privacy.personal import PersonalText, personal
 from domain.shared.aggregate import CareLoopAggregate
 from domain.shared.deadlines import Deadline, SetsDeadline
 from domain.surveys.errors import InvalidAnswersError, LinkGoneError, SurveyStateError
@@ -82,7 +86,7 @@ class Feedback(CareLoopAggregate):
 
     class Answered(CareLoopAggregate.Event, _Settles):
         rating: int
-        comment: str | None
+        comment: PersonalText | None
         flagged_for_escalation: bool
 
     class Closed(CareLoopAggregate.Event, _Settles):
@@ -90,7 +94,7 @@ class Feedback(CareLoopAggregate):
 
     class Escalated(CareLoopAggregate.Event, _Settles):
         escalated_by: uuid.UUID
-        reason: str
+        reason: PersonalText
 
     @event(Sent)
     def __init__(
@@ -193,7 +197,7 @@ class Feedback(CareLoopAggregate):
         flagged = rating <= ESCALATION_RATING
         self._answered(
             rating=rating,
-            comment=comment if comment and comment.strip() else None,
+            comment=personal(self.patient_id, comment if comment and comment.strip() else None),
             flagged_for_escalation=flagged,
             timestamp=at,
         )
@@ -201,7 +205,11 @@ class Feedback(CareLoopAggregate):
 
     @event(Answered)
     def _answered(
-        self, rating: int, comment: str | None, flagged_for_escalation: bool, timestamp: datetime
+        self,
+        rating: int,
+        comment: PersonalText | None,
+        flagged_for_escalation: bool,
+        timestamp: datetime,
     ) -> None:
         self.status = FeedbackStatus.ANSWERED
         self.rating = rating
@@ -225,9 +233,11 @@ class Feedback(CareLoopAggregate):
         required_text("reason", reason, REASON_MAX)
         if self.status is FeedbackStatus.CLOSED:
             raise SurveyStateError("This feedback is closed; it cannot be escalated.")
-        self._escalated(escalated_by=by, reason=reason, timestamp=at)
+        self._escalated(escalated_by=by, reason=PersonalText(self.patient_id, reason), timestamp=at)
 
     @event(Escalated)
-    def _escalated(self, escalated_by: uuid.UUID, reason: str, timestamp: datetime) -> None:
+    def _escalated(
+        self, escalated_by: uuid.UUID, reason: PersonalText, timestamp: datetime
+    ) -> None:
         self.status = FeedbackStatus.ESCALATED
         self.deadline = None

@@ -4,6 +4,10 @@ The survey keeps the template version it was sent with; whether it is negative i
 decided once, when the answers arrive, with that version's threshold, and stored on the
 event. A negative survey's loop: staff log contact with the patient (one or more
 contacts), send a satisfaction check (at most one open at a time), and close or escalate.
+
+The free text is the patient's personal text (docs/privacy.md): their comment, staff's
+contact notes about them and the reason an escalation gives are validated as plain text,
+then sealed with the patient's key (`PersonalText`, `text` None once they are erased).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
+from domain.privacy.personal import PersonalText, personal
 from domain.shared.aggregate import CareLoopAggregate
 from domain.shared.errors import InvalidInputError
 from domain.shared.payloads import payload
@@ -53,7 +58,7 @@ class Contact:
 
     by: uuid.UUID
     at: datetime
-    notes: str
+    notes: PersonalText
     outcome: str
 
 
@@ -62,7 +67,7 @@ class Contact:
 class Escalation:
     by: uuid.UUID
     at: datetime
-    reason: str
+    reason: PersonalText
     feedback_id: uuid.UUID
 
 
@@ -91,7 +96,7 @@ class SurveyInstance(CareLoopAggregate):
     class Answered(CareLoopAggregate.Event):
         patient_id: uuid.UUID
         answers: dict[str, int]
-        comment: str | None
+        comment: PersonalText | None
         score: float
         is_negative: bool
         negative_threshold: float
@@ -222,7 +227,7 @@ class SurveyInstance(CareLoopAggregate):
         self._answered(
             patient_id=self.patient_id,
             answers=ordered,
-            comment=comment if comment and comment.strip() else None,
+            comment=personal(self.patient_id, comment if comment and comment.strip() else None),
             score=score,
             is_negative=self.template.is_negative(score),
             negative_threshold=self.template.negative_threshold,
@@ -234,7 +239,7 @@ class SurveyInstance(CareLoopAggregate):
         self,
         patient_id: uuid.UUID,
         answers: dict[str, int],
-        comment: str | None,
+        comment: PersonalText | None,
         score: float,
         is_negative: bool,
         negative_threshold: float,
@@ -265,7 +270,9 @@ class SurveyInstance(CareLoopAggregate):
                 errors=[{"field": "outcome", "message": "resolved, explained or unresolved"}],
             ) from None
         self._require_open_negative("contact to log")
-        contact = Contact(by=by, at=at, notes=notes, outcome=kind.value)
+        contact = Contact(
+            by=by, at=at, notes=PersonalText(self.patient_id, notes), outcome=kind.value
+        )
         self._contacted(contact=contact, timestamp=at)
         return contact
 
@@ -345,7 +352,9 @@ class SurveyInstance(CareLoopAggregate):
         required_text("reason", reason, REASON_MAX)
         if self.is_closed:
             raise SurveyStateError("This survey's loop is closed; it cannot be escalated.")
-        escalation = Escalation(by=by, at=at, reason=reason, feedback_id=feedback_id)
+        escalation = Escalation(
+            by=by, at=at, reason=PersonalText(self.patient_id, reason), feedback_id=feedback_id
+        )
         self._escalated(escalation=escalation, timestamp=at)
         return escalation
 

@@ -134,7 +134,9 @@ def warning(row: Doc) -> Doc | None:
     if row["status"] == SurveyStatus.ESCALATED.value and row["escalation"]:
         return {
             "level": "escalated",
-            "message": f"Escalated: {row['escalation']['reason']}. "
+            # The reason is the patient's personal text: shown (sealed) in `escalation`
+            # beside this, never quoted here.
+            "message": "Escalated: see the escalation's reason. "
             "Follow up with the patient and close the loop when it is resolved.",
         }
     if row["flaggedForEscalation"]:

@@ -44,6 +44,7 @@ from domain.surveys.errors import LinkGoneError, SurveyStateError
 from domain.surveys.feedback import SATISFACTION_CHECK, Feedback, FeedbackStatus, delivery_id
 from domain.surveys.policies import FOLLOW_UP, FollowUpCommand
 from domain.surveys.survey import SurveyInstance
+from projections.platform.revealing import RevealingStore
 from projections.platform.runner import ProjectionRunner
 from projections.platform.store import SQLiteReadStore
 from projections.surveys.projection import SurveyProjection
@@ -551,8 +552,12 @@ class SurveyLoopMachine(RuleBasedStateMachine):
         rt.catch_up()
         self.replay_store.reset(SurveyProjection.name, SurveyProjection.tables)
         self.replay.catch_up()
+        # Compared opened: a row holds its personal text as the ciphertext of the event it
+        # came from, and two folds may keep either of two events with the same text.
+        live = RevealingStore(rt.store, rt.sealer)
+        replayed = RevealingStore(self.replay_store, rt.sealer)
         for table in SurveyProjection.tables:
-            assert rt.store.list(table) == self.replay_store.list(table), table
+            assert live.list(table) == replayed.list(table), table
         view = rt.views.surveys
         for survey_id in self.surveys:
             survey = self.survey_of(survey_id)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from domain.privacy.personal import PersonalText
 from domain.shared.deadlines import Deadline
 from domain.shared.errors import InvalidInputError
 from domain.surveys.errors import InvalidAnswersError, LinkGoneError, SurveyStateError
@@ -375,7 +376,8 @@ def test_escalating_a_check_records_who_and_why_and_clears_its_timer() -> None:
     check.escalate(ADMIN, "Wants the director", REMIND)
     events = new_events(check)
     assert names(events) == ["Feedback.Escalated"]
-    assert (events[0].escalated_by, events[0].reason) == (ADMIN, "Wants the director")
+    reason = PersonalText(PATIENT, "Wants the director")
+    assert (events[0].escalated_by, events[0].reason) == (ADMIN, reason)
     assert deadlines(events) == [None]
     assert check.status is FeedbackStatus.ESCALATED
 

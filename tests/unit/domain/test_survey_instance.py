@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given as for_all
 from hypothesis import strategies as st
 
+from domain.privacy.personal import PersonalText
 from domain.shared.errors import InvalidInputError
 from domain.surveys.errors import InvalidAnswersError, LinkGoneError, SurveyStateError
 from domain.surveys.survey import Contact, SurveyInstance, SurveyStatus
@@ -197,7 +198,8 @@ def test_contact_with_the_patient_of_a_negative_survey_records_who_when_notes_ou
     contact = survey.log_contact(PX_ADMIN, "Called; apologised.", "explained", T2)
     (event,) = new_events(survey)
     assert names([event]) == ["SurveyInstance.PatientContacted"]
-    assert event.contact == contact == Contact(PX_ADMIN, T2, "Called; apologised.", "explained")
+    notes = PersonalText(PATIENT, "Called; apologised.")
+    assert event.contact == contact == Contact(PX_ADMIN, T2, notes, "explained")
     assert survey.status is SurveyStatus.CONTACTED
 
 
@@ -236,7 +238,7 @@ def test_logging_contact_again_appends_a_second_contact() -> None:
     survey = given(a_survey(), negative, contacted("First call", "unresolved"))
     survey.log_contact(PX_ADMIN, "Second call", "resolved", T2)
     assert names(new_events(survey)) == ["SurveyInstance.PatientContacted"]
-    assert [(c.by, c.notes, c.outcome) for c in survey.contacts] == [
+    assert [(c.by, c.notes.text, c.outcome) for c in survey.contacts] == [
         (ADMIN, "First call", "unresolved"),
         (PX_ADMIN, "Second call", "resolved"),
     ]
@@ -317,7 +319,7 @@ def test_escalating_records_the_reason_and_keeps_the_item_in_needs_action() -> N
     assert event.escalation == escalation
     assert (escalation.by, escalation.reason, escalation.feedback_id) == (
         PX_ADMIN,
-        "Wants to talk to the director",
+        PersonalText(PATIENT, "Wants to talk to the director"),
         CHECK,
     )
     assert survey.status is SurveyStatus.ESCALATED

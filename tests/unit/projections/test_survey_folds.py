@@ -16,6 +16,7 @@ import pytest
 
 from domain.notifications.application import PUSH
 from domain.outbox.delivery import Delivery
+from domain.privacy.personal import PersonalText
 from domain.surveys.feedback import Feedback
 from domain.surveys.link import LinkKeys, LinkPurpose, OneTimeLink
 from domain.surveys.messages import LINK, SATISFACTION_QUESTION
@@ -63,6 +64,11 @@ QUESTIONS = (
     Question("staff", "How helpful was the staff?"),
 )
 VERSION = TemplateVersion(TEMPLATE, 2, "Visit", 3.0, "en", QUESTIONS)
+
+
+def mine(text: str) -> PersonalText:
+    """Free text of the loop's patient, as the rows hold it: sealed with their key."""
+    return PersonalText(PATIENT, text)
 
 
 def at(days: float) -> datetime:
@@ -242,7 +248,7 @@ def test_a_sent_survey_shows_the_version_it_was_sent_with_and_no_answer() -> Non
 def test_a_negative_answer_needs_action_and_warns_to_contact_the_patient() -> None:
     doc = Loop().answer(1, 2, comment="Long wait.").doc
     assert (doc["status"], doc["score"], doc["isNegative"]) == ("answered", 1.5, True)
-    assert (doc["answers"], doc["comment"]) == ({"care": 1, "staff": 2}, "Long wait.")
+    assert (doc["answers"], doc["comment"]) == ({"care": 1, "staff": 2}, mine("Long wait."))
     assert doc["answeredAt"] == at(1).isoformat()
     assert doc["needsAction"] is True
     assert doc["warning"] == {"level": "action_required", "message": ACTION_REQUIRED}
@@ -263,7 +269,7 @@ def test_a_logged_contact_is_summarised_and_the_warning_moves_on_to_the_check() 
     contact = {
         "by": str(ADMIN),
         "at": at(2).isoformat(),
-        "notes": "Called; apologised.",
+        "notes": mine("Called; apologised."),
         "outcome": "explained",
     }
     assert doc["status"] == "contacted"
@@ -276,8 +282,8 @@ def test_a_logged_contact_is_summarised_and_the_warning_moves_on_to_the_check() 
 
 def test_a_second_contact_keeps_the_first_in_the_history_and_summarises_the_latest() -> None:
     doc = Loop().answer(1, 2).contact(2, "First call.").contact(3, "Second call.").doc
-    assert [c["notes"] for c in doc["contacts"]] == ["First call.", "Second call."]
-    assert doc["contactSummary"]["notes"] == "Second call."
+    assert [c["notes"].text for c in doc["contacts"]] == ["First call.", "Second call."]
+    assert doc["contactSummary"]["notes"] == mine("Second call.")
     assert doc["contactSummary"]["count"] == 2
 
 
@@ -340,7 +346,7 @@ def test_an_escalated_survey_stays_in_needs_action_with_its_escalation() -> None
     assert doc["escalation"] == {
         "by": str(ADMIN),
         "at": at(5).isoformat(),
-        "reason": "Wants the manager.",
+        "reason": mine("Wants the manager."),
         "feedbackId": str(CHECK),
     }
     assert level(doc) == "escalated"
@@ -470,7 +476,7 @@ def test_a_sent_check_shows_the_question_in_the_surveys_language_and_its_survey_
         "patientContact": {
             "by": str(ADMIN),
             "at": at(2).isoformat(),
-            "notes": "Called.",
+            "notes": mine("Called."),
             "outcome": "resolved",
         },
         "contactCount": 1,
@@ -487,7 +493,7 @@ def test_a_later_contact_updates_the_card_of_the_surveys_check() -> None:
     loop = Loop().answer(1, 2).contact(notes="First.").send_check().expire()
     loop.contact(days=40, notes="Second.")
     feedback = with_card(loop.feedback[str(CHECK)], loop.doc)
-    assert feedback["relatedSurvey"]["patientContact"]["notes"] == "Second."
+    assert feedback["relatedSurvey"]["patientContact"]["notes"] == mine("Second.")
     assert feedback["relatedSurvey"]["contactCount"] == 2
     assert survey_card(loop.doc) == feedback["relatedSurvey"]
 
@@ -504,7 +510,7 @@ def test_an_answered_check_shows_the_rating_comment_and_flag() -> None:
     assert (row["status"], row["rating"], row["comment"], row["flaggedForEscalation"]) == (
         "answered",
         1,
-        "Better now.",
+        mine("Better now."),
         True,
     )
     assert row["answeredAt"] == at(4).isoformat()
@@ -525,7 +531,7 @@ def test_an_escalated_check_shows_its_escalation() -> None:
     assert row["escalation"] == {
         "by": str(ADMIN),
         "at": at(5).isoformat(),
-        "reason": "Wants the manager.",
+        "reason": mine("Wants the manager."),
     }
 
 
