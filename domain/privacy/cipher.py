@@ -4,6 +4,7 @@ with the master key (AES key wrap, RFC 3394). Pure: keys and nonces come in."""
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -27,10 +28,17 @@ class WrongMasterKeyError(Exception):
     """The master key is not the one the key store's keys were wrapped with."""
 
 
+@lru_cache(maxsize=4096)
+def _aead(key: bytes) -> AESGCM:
+    # Building the cipher costs as much as using it: one per key, kept as long as the
+    # key is (a destroyed key is never asked for again: the key store answers None).
+    return AESGCM(key)
+
+
 def seal(key: bytes, subject: uuid.UUID, plaintext: str, nonce: bytes) -> bytes:
     """`version | nonce | ciphertext+tag`; the subject is authenticated (AAD), so a value
     moved to another patient's record does not open."""
-    return VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), subject.bytes)
+    return VERSION + nonce + _aead(key).encrypt(nonce, plaintext.encode(), subject.bytes)
 
 
 def open_sealed(key: bytes, subject: uuid.UUID, sealed: bytes) -> str:
@@ -38,7 +46,7 @@ def open_sealed(key: bytes, subject: uuid.UUID, sealed: bytes) -> str:
         raise UnreadableError("not a sealed value")
     nonce, body = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
     try:
-        return AESGCM(key).decrypt(nonce, body, subject.bytes).decode()
+        return _aead(key).decrypt(nonce, body, subject.bytes).decode()
     except InvalidTag:
         raise UnreadableError("the sealed value does not open with this key") from None
 
