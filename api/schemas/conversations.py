@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import StringConstraints
+from pydantic import Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
 from api.schemas.people import CamelModel, CamelOut
 
@@ -28,9 +28,22 @@ class MessageOut(CamelOut):
     type: Literal["TEXT", "PATIENT_FEEDBACK_SUMMARY", "DOCTOR_FEEDBACK_NOTE"]
     sent_at: str
     sender_id: uuid.UUID
-    text: str | None = None
+    text: str | None = Field(
+        default=None,
+        description="A chat message's text; null (and `erased: true`) once the "
+        "conversation's patient is erased. Cards have none.",
+    )
     card: dict[str, Any] | None = None
     revision: int
+
+    @model_serializer(mode="wrap")
+    def _erased_text_stays_null(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The route leaves out what is None (a card has no text, a text no card), but an
+        erased text is shown as null, as every erased field is."""
+        data: dict[str, Any] = handler(self)
+        if self.erased and self.type == "TEXT":
+            data.setdefault("text", None)
+        return data
 
 
 # Tabs and newlines are fine; other control characters (U+0000 above all, which

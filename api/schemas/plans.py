@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints, model_validator
 
 from api.schemas.people import CamelModel, CamelOut
 from domain.plans.content import (
@@ -300,10 +300,27 @@ class CompletionOut(CamelOut):
     completed_at: str
     pain_before: int | None = None
     pain_after: int | None = None
-    questionnaire: dict[str, str] = Field(default_factory=dict)
+    questionnaire: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Question to the patient's answer; the answers are null (and the "
+        "completion `erased: true`) once the patient is erased.",
+    )
     exercises: list[ExerciseResultOut] = Field(
         description="Per exercise, prescribed vs actual, video watched and pose accuracy."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _erased_answers(cls, row: Any) -> Any:
+        """An opened row marks the questionnaire mapping itself `erased: true` (it is the
+        object that held the answers): the mark belongs to the completion, not among the
+        questions. Answers are strings, so only the mark is the boolean True."""
+        if isinstance(row, dict):
+            answers = row.get("questionnaire")
+            if isinstance(answers, dict) and answers.get("erased") is True:
+                kept = {q: a for q, a in answers.items() if a is not True}
+                return {**row, "questionnaire": kept, "erased": True}
+        return row
 
 
 class EnrollmentOut(CamelOut):

@@ -105,7 +105,7 @@ class SurveySent(CamelOut):
 class ContactOut(CamelOut):
     by: uuid.UUID
     at: str
-    notes: str
+    notes: str | None = Field(description="null (and `erased: true`) once the patient is erased")
     outcome: Outcome
 
 
@@ -120,7 +120,9 @@ class FollowUpFeedback(CamelOut):
 class EscalationOut(CamelOut):
     by: uuid.UUID
     at: str
-    reason: str
+    reason: str | None = Field(
+        description="null (and `erased: true`) once the patient is erased: the reason is about them"
+    )
     feedback_id: uuid.UUID | None = None
 
 

@@ -107,7 +107,7 @@ class Note(CamelModel):
 class NoteSaved(CamelOut):
     workout_id: uuid.UUID
     exercise_id: str
-    text: str
+    text: str | None = Field(description="null (and `erased: true`) once the patient is erased")
     window_closes_at: str | None = Field(
         default=None, description="absent when the text was unchanged and nothing was recorded"
     )
@@ -124,7 +124,7 @@ class NoteDeleted(CamelOut):
 class TherapistNote(CamelOut):
     doctor_id: uuid.UUID
     doctor_name: str | None
-    text: str
+    text: str | None = Field(description="null (and `erased: true`) once the patient is erased")
     updated_at: str
 
 
@@ -137,7 +137,9 @@ class SessionExercise(CamelOut):
     pain: int | None
     exertion_target: int | None
     exertion: int | None
-    patient_notes: str | None
+    patient_notes: str | None = Field(
+        description="null when none was left, or (with `erased: true`) once the patient is erased"
+    )
     therapist_notes: list[TherapistNote]
 
 

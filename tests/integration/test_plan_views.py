@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from api.schemas.plans import CompletionOut
 from domain.plans.content import PlanType, Visibility
 from domain.webhooks.subscription import Trigger
 from projections.plans.projection import PlanProjection
@@ -380,6 +381,36 @@ def test_an_enrollment_row_follows_approval_pause_sessions_and_completion(
             ],
         }
     ]
+
+
+def test_an_erased_patients_answers_read_null_and_the_numbers_stay(clinic: PlanClinic) -> None:
+    clinic.service_plan(telerehab=True, library=True)
+    plan_id = clinic.published_plan(
+        title="Daily", frequency_per_week=2, duration_weeks=1, questionnaire=["Any dizziness?"]
+    )
+    (session_id,) = clinic.session_ids(plan_id)
+    enrollment = clinic.assign(plan_id)["enrollmentId"]
+    clinic.perform(
+        enrollment,
+        session_id,
+        pain_before=5,
+        pain_after=3,
+        questionnaire={"Any dizziness?": "A bit"},
+    )
+    clinic.react()
+    clinic.rt.keys.destroy(clinic.patient)
+    row = clinic.rt.views.plans.enrollment(enrollment)
+    assert row is not None
+    [completion] = row["completions"]
+    assert completion["questionnaire"] == {"Any dizziness?": None, "erased": True}
+    assert (completion["painBefore"], completion["painAfter"]) == (5, 3)
+    out = CompletionOut.model_validate(completion).model_dump(by_alias=True, exclude_none=True)
+    assert out["questionnaire"] == {"Any dizziness?": None} and out["erased"] is True
+
+    projection = clinic.rt.runners[PlanProjection.name].projection
+    clinic.rt.store.reset(projection.name, projection.tables)
+    clinic.rt.catch_up()
+    assert clinic.rt.views.plans.enrollment(enrollment) == row
 
 
 def test_a_patients_enrollments_are_listed_oldest_first_and_expire_at_their_end(
