@@ -62,12 +62,6 @@ class Patient(CareLoopAggregate):
             return PersonalText(self.id, None)
         return PersonalText(self.id, f"{self.first_name.text} {self.last_name.text}")
 
-    @property
-    def full_name(self) -> str:
-        """The name as plaintext ("" once erased). Only for the survey messages, which do
-        not seal their texts yet (issue 12): anything stored takes `name` instead."""
-        return self.name.text or ""
-
     def set_language(self, language: str, at: datetime) -> None:
         if language != self.language:
             self._language_set(language=language, timestamp=at)

@@ -245,7 +245,7 @@ class Surveys:
             "invite",
             patient.tenant_id,
             patient.id,
-            survey_invitation(patient.full_name, content.name),
+            survey_invitation(patient.name, content.name),
             {"type": "SURVEY", "surveyId": str(survey.id)},
             link,
         )
@@ -365,7 +365,7 @@ class Surveys:
             "check",
             survey.tenant_id,
             survey.patient_id,
-            satisfaction_check(patient.full_name),
+            satisfaction_check(patient.name),
             {"type": "SATISFACTION_CHECK", "feedbackId": str(check.id)},
             link,
         )
@@ -418,7 +418,9 @@ class Surveys:
         if survey.is_closed:
             return FollowUpOutcome("closed")  # closed before the alert went out
         patient = uow.get(Patient, survey.patient_id, "patient")
-        note = negative_survey_alert(patient.full_name, survey.template.name, survey.score)
+        if patient.erased:
+            return FollowUpOutcome("patient_erased")  # nobody to follow up, nothing to quote
+        note = negative_survey_alert(patient.name, survey.template.name, survey.score)
         alerted = []
         for admin_id in self.admins.admins_of(survey.tenant_id):
             admin = uow.find(Staff, admin_id)
@@ -448,6 +450,8 @@ class Surveys:
             return FollowUpOutcome("already_reminded")
         assert check.tenant_id is not None
         patient = uow.get(Patient, check.patient_id, "patient")
+        if patient.erased:
+            return FollowUpOutcome("patient_erased")  # no address, nothing to remind
         link = uow.get(OneTimeLink, check.link_id, "link")
         _queue_note(
             uow,
@@ -455,7 +459,7 @@ class Surveys:
             "reminder",
             check.tenant_id,
             check.patient_id,
-            satisfaction_reminder(patient.full_name),
+            satisfaction_reminder(patient.name),
             {"type": "SATISFACTION_CHECK", "feedbackId": str(check.id)},
             link,
         )
