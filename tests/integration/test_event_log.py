@@ -174,7 +174,7 @@ def test_metadata_survives_reading_an_aggregates_stream_and_replay_ignores_it(
     assert metadata_of(created)["correlationId"] == "corr-1"
 
     patient: Patient = rt.log.repository.get(patient_id)
-    assert (patient.tenant_id, patient.invited_by, patient.full_name) == (
+    assert (patient.tenant_id, patient.invited_by, patient.name.text) == (
         tenant,
         doctor,
         "Sam Carter",

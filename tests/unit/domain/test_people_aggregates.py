@@ -184,7 +184,6 @@ def test_an_invited_patient_is_active_in_the_inviters_tenant() -> None:
     patient = given(a_patient())
     assert (patient.tenant_id, patient.invited_by, patient.active) == (CLINIC, DOCTOR, True)
     assert patient.name == PersonalText(PATIENT, "Sam Carter")
-    assert patient.full_name == "Sam Carter"
 
 
 def test_a_patients_name_is_personal_text_sealed_with_their_own_key() -> None:
@@ -197,7 +196,6 @@ def test_an_erased_patients_name_reads_as_none_and_nothing_crashes() -> None:
     patient = given(a_patient(first=None, email=None))
     assert patient.erased
     assert patient.name == PersonalText(PATIENT, None) and patient.name.erased
-    assert patient.full_name == ""
 
 
 def test_inviting_a_patient_stores_no_plaintext_name_or_email(clinic: Clinic) -> None:
