@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS audit_entries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_entries (tenant, actor_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_entries (tenant, subject_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_actor_action ON audit_entries (tenant, actor_id, action, seq);
 CREATE INDEX IF NOT EXISTS audit_by_action ON audit_entries (tenant, action, seq);
 CREATE INDEX IF NOT EXISTS audit_by_outcome ON audit_entries (tenant, outcome, seq);
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (tenant, recorded_at, seq);

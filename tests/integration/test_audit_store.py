@@ -128,7 +128,8 @@ def test_a_cursor_walks_every_matching_entry_once(store: AuditStore, f: AuditFil
     ("f", "index"),
     [
         (AuditFilter(subject_id="p"), "audit_by_subject"),
-        (AuditFilter(actor_id="a", action="x"), "audit_by_actor"),
+        (AuditFilter(actor_id="a", action="x"), "audit_by_actor_action"),
+        (AuditFilter(actor_id="a", outcome="denied"), "audit_by_actor"),
         (AuditFilter(action="x"), "audit_by_action"),
         (AuditFilter(outcome="denied", before_seq=10), "audit_by_outcome"),
     ],
