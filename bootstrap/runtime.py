@@ -165,6 +165,11 @@ class Runtime:
     def _key_store(settings: Settings, create_tables: bool) -> KeyStore:
         """The patients' data keys, outside the event log (docs/privacy.md)."""
         recover_embedded(settings)  # a master-key rotation a crash interrupted
+        if not settings.is_embedded and not settings.master_key:
+            log.warning(
+                "CARELOOP_MASTER_KEY is unset: the patients' keys are wrapped with a key "
+                "derived from CARELOOP_JWT_SECRET; set a master key of its own"
+            )
         master = settings.master_key_bytes()
         if settings.is_embedded:
             settings.data_dir.mkdir(parents=True, exist_ok=True)

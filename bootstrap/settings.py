@@ -76,9 +76,10 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     master_key: str | None = Field(
         default=None,
-        description="base64 of the 32-byte key that wraps every patient's data key; "
-        "required with CARELOOP_DATABASE_URL; on the embedded default one is generated into "
-        "the data directory (master.key) on first start",
+        description="base64 of the 32-byte key that wraps every patient's data key; set it "
+        "in production (unset with CARELOOP_DATABASE_URL, one is derived from the JWT "
+        "secret, with a warning); on the embedded default one is generated into the data "
+        "directory (master.key) on first start",
     )
     key_cache_seconds: float = Field(
         default=2.0,
@@ -134,9 +135,9 @@ class Settings(BaseSettings):
 
     def master_key_bytes(self) -> bytes:
         """The master key: CARELOOP_MASTER_KEY; on the embedded default, the data
-        directory's `master.key` (made on first start). A production process refuses to
-        start without the setting (api/cli.py); a tool or a test that builds a runtime
-        on PostgreSQL without it gets a key derived from the JWT secret."""
+        directory's `master.key` (made on first start); unset with a database URL, one
+        derived from the JWT secret, which puts both secrets in one place (the runtime
+        logs a warning)."""
         if self.master_key:
             return decode_master_key(self.master_key)
         if self.is_embedded:
