@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from projections.conversations.projection import ConversationProjection
 from projections.plans.projection import PlanProjection
 from projections.surveys.projection import SurveyProjection
 from projections.workouts.projection import WorkoutSessionProjection
+from tests.support import sealing
 from tests.support.app import Api, auth, make_api
 from tests.support.feedback_http import eventually
 from tests.support.http import wait_until_current
@@ -169,28 +168,13 @@ def gets(story: Story) -> dict[str, Any]:
 
 
 def stored_bytes(story: Story) -> bytes:
-    """Every byte CareLoop wrote: each file of the data directory as it is on disk (the
-    stores and their write-ahead logs), or each row of each table of the schema."""
+    """Every byte CareLoop wrote (tests/support/sealing.py: the files with their
+    write-ahead logs, or every row of the schema with BYTEA read as bytes, not as hex)."""
     settings = story.api.runtime.settings
     if settings.is_embedded:
-        files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
-        names = {p.name for p in files}
+        names = {p.name for p in settings.data_dir.rglob("*") if p.is_file()}
         assert {"events.sqlite3", "readmodels.sqlite3", "keys.sqlite3"} <= names, names
-        return b"".join(p.read_bytes() for p in files)
-    assert settings.database_url
-    dump: list[str] = []
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-            (settings.database_schema,),
-        ).fetchall()
-        assert len(tables) > 10, tables
-        for (table,) in tables:
-            query = sql.SQL("SELECT t::text FROM {}.{} t").format(
-                sql.Identifier(settings.database_schema), sql.Identifier(table)
-            )
-            dump += [row[0] for row in conn.execute(query)]
-    return "\n".join(dump).encode()
+    return sealing.stored_bytes(story.api.runtime)
 
 
 def test_no_file_or_table_holds_a_patients_free_text(story: Story) -> None:
