@@ -10,7 +10,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from api.audit.actions import ACTIONS
+from api.audit.actions import ACTIONS, created_subject
+from api.audit.note import result_ids
 from bootstrap.runtime import Runtime
 from domain.audit.entry import PLATFORM, Draft, Outcome
 from domain.shared.context import Actor
@@ -43,7 +44,7 @@ _BY_KEY = [
     (r"^note:", "note_saved"),
     (r"^language:", "language_set"),
 ]
-_SUBJECT_TYPES = {action.name: action.subject_type for action in ACTIONS.values()}
+_ACTIONS = {action.name: action for action in ACTIONS.values()}
 
 
 def action_of(key: str) -> str:
@@ -57,11 +58,8 @@ def record(
     runtime: Runtime, actor: Actor, key: str, position: int | None, body: Mapping[str, Any]
 ) -> None:
     """Store the entry of a demo command that ran (and wrote at `position`, if it did)."""
-    action = action_of(key)
-    subject_type = _SUBJECT_TYPES[action]
-    ids = {k: v for k, v in body.items() if isinstance(v, str) and (k == "id" or k.endswith("Id"))}
-    first, *rest = subject_type.split("_")
-    subject = ids.get(first + "".join(p.title() for p in rest) + "Id") or ids.get("id")
+    action = _ACTIONS[action_of(key)]
+    subject = created_subject(action, result_ids(body))
     tenant = str(actor.tenant_id) if actor.tenant_id else None
     if tenant is None and position is not None:
         tenant = runtime.tenant_at(position)
@@ -69,8 +67,8 @@ def record(
         tenant=tenant or PLATFORM,
         actor_id=str(actor.user_id),
         role=actor.role.value,
-        action=action,
-        subject_type=subject_type,
+        action=action.name,
+        subject_type=action.subject_type,
         subject_id=subject,
         outcome=Outcome.SUCCESS,
         status=200,

@@ -9,8 +9,11 @@ reads of patient data are `<resource>.read`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from domain.shared.history import camel
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,12 @@ class Action:
     # The path parameter naming the subject; None: the subject comes from what the
     # request's code noted (a created id, a body's patient), else the caller's tenant.
     subject_param: str | None = None
+
+
+def created_subject(action: Action, ids: Mapping[str, str]) -> str | None:
+    """The subject a command created, from the ids its result named: `<subjectType>Id`
+    (`workoutId` for a workout), else `id`."""
+    return ids.get(camel(action.subject_type) + "Id") or ids.get("id")
 
 
 def _a(name: str, subject_type: str, subject_param: str | None = None) -> Action:

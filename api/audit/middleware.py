@@ -32,7 +32,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.audit.actions import ACTIONS, Action
+from api.audit.actions import ACTIONS, Action, created_subject
 from api.audit.note import AuditNote, close_note, open_note
 from api.auth import InvalidTokenError, decode_token
 from api.errors import problem
@@ -176,7 +176,7 @@ def _subject(
         return action.subject_type, str(params[action.subject_param])
     if note.subject_id is not None:
         return note.subject_type or action.subject_type, note.subject_id
-    created = note.ids.get(_camel(action.subject_type) + "Id") or note.ids.get("id")
+    created = created_subject(action, note.ids)
     if created is not None:
         return action.subject_type, created
     if action.subject_type == "user":
@@ -184,11 +184,6 @@ def _subject(
     if action.subject_type == "tenant":
         return "tenant", tenant or None
     return action.subject_type, None
-
-
-def _camel(snake: str) -> str:
-    first, *rest = snake.split("_")
-    return first + "".join(part.title() for part in rest)
 
 
 def _query_tenant(scope: Scope) -> str | None:

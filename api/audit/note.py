@@ -71,14 +71,13 @@ def note_write(position: int) -> None:
         note.position = position
 
 
+def result_ids(body: Mapping[str, Any]) -> dict[str, str]:
+    """The ids a command's result names (`id`, `workoutId`, ...), nothing else of it."""
+    return {k: v for k, v in body.items() if (k == "id" or k.endswith("Id")) and isinstance(v, str)}
+
+
 def note_ids(body: Mapping[str, Any]) -> None:
     """Keep the ids of a command's result (never anything else of it)."""
     note = _NOTE.get()
     if note is not None:
-        note.ids.update(
-            {
-                k: v
-                for k, v in body.items()
-                if (k == "id" or k.endswith("Id")) and isinstance(v, str)
-            }
-        )
+        note.ids.update(result_ids(body))
