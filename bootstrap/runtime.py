@@ -56,6 +56,8 @@ def postgres_env(settings: Settings, create_tables: bool) -> dict[str, str]:
         # positions gap-free for tailing readers (see docs/decisions/0002).
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         "CREATE_TABLE": "y" if create_tables else "n",
+        # Concurrent appends share one transaction (docs/decisions/0031-group-commit.md).
+        "GROUP_COMMIT": "y" if settings.group_commit else "n",
     }
 
 

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         le=100,
         description="how long the audit writer waits for more entries before a group commit",
     )
+    group_commit: bool = Field(
+        default=True,
+        description="on PostgreSQL, commit concurrent appends to the event log together: one "
+        "transaction, one table lock, one WAL flush (docs/decisions/0031-group-commit.md)",
+    )
     audit_reads: bool = Field(
         default=True, description="record reads in the audit trail (off only to measure it)"
     )

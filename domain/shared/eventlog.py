@@ -108,9 +108,22 @@ class EventLog(Application[uuid.UUID]):
             mapper=self.mapper, recorder=self.factory.aggregate_recorder(purpose="snapshots")
         )
 
+    # On PostgreSQL, concurrent saves share one transaction, one table lock and one WAL
+    # flush (docs/decisions/0031-group-commit.md); "n" gives the library's own recorder.
+    GROUP_COMMIT = "GROUP_COMMIT"
+
     def construct_recorder(self) -> ApplicationRecorder:
         # A process recorder: the same events table, plus a tracking table whose rows a
         # reaction commits in the same transaction as the events it causes.
+        from eventsourcing.utils import strtobool
+
+        if not self._on_sqlite and strtobool(self.env.get(self.GROUP_COMMIT) or "y"):
+            from eventsourcing.postgres import PostgresFactory
+
+            from domain.shared.group_commit import process_recorder
+
+            assert isinstance(self.factory, PostgresFactory)
+            return process_recorder(self.factory)
         return self.factory.process_recorder()
 
     @property
