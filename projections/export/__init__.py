@@ -6,22 +6,13 @@ database (docs/decisions/0029-analyst-export.md).
 - `personal.py`: what a patient's personal text becomes (redacted by default, null once
   erased, opened only when asked);
 - `sinks.py`: Parquet (one file per table) and DuckDB (one file of tables);
+- `options.py`: the format, `--since` and the personal-text mode;
 - `run.py`: reads the log in pages up to the head seen at the start and writes record
   batches, never the whole log in memory.
 """
 
-from projections.export.personal import REDACTED, PersonalMode
-from projections.export.run import ExportFormat, ExportProgress, ExportSummary, export, parse_since
-from projections.export.sinks import DUCKDB_FILE, EVENTS_TABLE
+# Only the options here: importing them must not load pyarrow or duckdb (the command
+# line imports this package at every start). The export itself is `run.export`.
+from projections.export.options import ExportFormat, PersonalMode, Since, parse_since
 
-__all__ = [
-    "DUCKDB_FILE",
-    "EVENTS_TABLE",
-    "REDACTED",
-    "ExportFormat",
-    "ExportProgress",
-    "ExportSummary",
-    "PersonalMode",
-    "export",
-    "parse_since",
-]
+__all__ = ["ExportFormat", "PersonalMode", "Since", "parse_since"]

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from enum import StrEnum
 from typing import Any
 
 from domain.privacy.personal import SEALED, PersonalText, Sealer
+from projections.export.options import PersonalMode
 
 REDACTED = "[redacted]"
-
-
-class PersonalMode(StrEnum):
-    REDACT = "redact"
-    REVEAL = "reveal"
 
 
 def shown(text: str | None, mode: PersonalMode) -> str | None:

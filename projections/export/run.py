@@ -6,13 +6,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from domain.privacy.personal import Sealer
 from domain.shared.eventlog import EventLog
 from projections.export.events import EVENTS_SCHEMA, EventRows
-from projections.export.personal import PersonalMode, RowOpener
+from projections.export.options import ExportFormat, PersonalMode, Since
+from projections.export.personal import RowOpener
 from projections.export.read_models import ROWS_SCHEMA, opened_batch, rows_of
 from projections.export.sinks import EVENTS_TABLE, DuckDBSink, ParquetSink, Sink
 from projections.platform.store import ReadStore
@@ -24,41 +25,17 @@ PAGE = 1000
 BATCH_ROWS = 20_000
 
 
-class ExportFormat(StrEnum):
-    PARQUET = "parquet"
-    DUCKDB = "duckdb"
+class ExportProgress(Protocol):
+    """Told how the export goes (the command line shows it as a progress bar)."""
+
+    def events_started(self, start: int, head: int) -> None: ...
+
+    def events_read(self, position: int) -> None: ...
+
+    def table_done(self, table: str, rows: int) -> None: ...
 
 
-@dataclass(frozen=True)
-class Since:
-    """Which events to export: those after log position `position`, and, when `at` is
-    set, only those whose timestamp is at or after it."""
-
-    position: int = 0
-    at: datetime | None = None
-
-
-def parse_since(text: str | None) -> Since:
-    """`--since`: a log position (an integer: the events after it, e.g. the last
-    position of the previous export), or an ISO date or date-time (the events stamped at
-    or after it; UTC when it names no zone)."""
-    if text is None or not text.strip():
-        return Since()
-    text = text.strip()
-    if text.isdigit():
-        return Since(position=int(text))
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--since takes a log position (an integer) or an ISO date or date-time, not {text!r}"
-        ) from None
-    return Since(at=at if at.tzinfo else at.replace(tzinfo=UTC))
-
-
-class ExportProgress:
-    """Told how the export goes; does nothing unless a subclass shows it."""
-
+class _Silent:
     def events_started(self, start: int, head: int) -> None:
         return None
 
@@ -102,7 +79,7 @@ def export(
     tables = list(tables)
     if EVENTS_TABLE in tables:
         raise ValueError(f"a read-model table named {EVENTS_TABLE!r} would hide the events")
-    progress = progress or ExportProgress()
+    progress = progress or _Silent()
     sink: Sink = ParquetSink(out) if fmt is ExportFormat.PARQUET else DuckDBSink(out)
     summary = ExportSummary()
     started = time.perf_counter()

@@ -20,16 +20,10 @@ from api.demo import load_demo
 from bootstrap.runtime import Runtime
 from domain.privacy.erasure import ErasureGround
 from domain.shared.context import Actor, CommandContext, Role
-from projections.export import (
-    DUCKDB_FILE,
-    REDACTED,
-    ExportFormat,
-    ExportSummary,
-    PersonalMode,
-    export,
-    parse_since,
-)
-from projections.export.run import Since
+from projections.export import ExportFormat, PersonalMode, Since, parse_since
+from projections.export.personal import REDACTED
+from projections.export.run import ExportSummary, export
+from projections.export.sinks import DUCKDB_FILE
 
 
 @dataclass
