@@ -18,6 +18,7 @@ from rich.table import Table
 
 from api.auth import TOKEN_ROLES, mint_token
 from api.cli_keys import keys_app
+from api.cli_projections import compare, rebuild
 from bootstrap.settings import MIN_JWT_SECRET_BYTES, Settings, get_settings
 from domain.shared.context import Role
 
@@ -29,6 +30,8 @@ db_app = typer.Typer(help="Database administration (PostgreSQL).", no_args_is_he
 projections_app = typer.Typer(help="Read-model projections.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(projections_app, name="projections")
+projections_app.command("rebuild")(rebuild)
+projections_app.command("compare")(compare)
 audit_app = typer.Typer(
     help="The audit trail and the event log's hash chain.", no_args_is_help=True
 )
@@ -236,15 +239,27 @@ def _wait_for_a_signal() -> None:
 
 @projections_app.command("status")
 def projections_status() -> None:
-    """Each read model's position, the head, and the lag."""
+    """Each read model's position, the head, the lag, and any rebuild's progress."""
     _require_database(get_settings())
     with _friendly():
         runtime = _runtime()
         try:
-            table = Table("read model", "position", "head", "lag")
+            table = Table("read model", "position", "head", "lag", "status")
+            rebuilding = runtime.rebuilds.running()
             for status in runtime.follower_status():
+                progress = rebuilding.get(status.name)
+                state = "live"
+                if progress is not None:
+                    state = (
+                        f"rebuilding: {progress.position}/{progress.head_position}, "
+                        f"{progress.events_per_second:,.0f} events/s"
+                    )
                 table.add_row(
-                    status.name, str(status.position), str(status.head_position), str(status.lag)
+                    status.name,
+                    str(status.position),
+                    str(status.head_position),
+                    str(status.lag),
+                    state,
                 )
             console.print(table)
         finally:

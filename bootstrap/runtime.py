@@ -24,9 +24,10 @@ from domain.shared.commands import CommandBus
 from domain.shared.eventlog import EventLog, metadata_of
 from projections.careteam.queries import CareTeamQueries
 from projections.platform.projection import Projection
+from projections.platform.rebuild import Rebuilds
 from projections.platform.revealing import RevealingStore
 from projections.platform.runner import ProjectionRunner, Status
-from projections.platform.store import PostgresReadStore, ReadStore, SQLiteReadStore
+from projections.platform.store import PostgresReadStore, RebuildableStore, SQLiteReadStore
 from projections.platform.wakeup import PostgresListener, WakeHub
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class Runtime:
         embedded = settings.is_embedded
         if create_tables is None:
             create_tables = embedded
-        self.store: ReadStore
+        self.store: RebuildableStore
         self.keys = self._key_store(settings, create_tables)
         # A wrong master key fails here, at start, not at the first read of a patient.
         self.keys.check_master()
@@ -153,6 +154,10 @@ class Runtime:
             p.name: ProjectionRunner(p, self.log, self.store, settings.projection_batch_size)
             for p in self.projections
         }
+        self.store.prepare_rebuilds()
+        self.rebuilds = Rebuilds(
+            self.projections, self.log, self.store, self.clock.now, settings.projection_batch_size
+        )
         self.hub = WakeHub()
         # Poked when a read model of this process commits: `?minPosition=` waits listen.
         self.read_models_moved = WakeHub()
@@ -224,6 +229,12 @@ class Runtime:
             )
             thread.start()
             self._threads.append(thread)
+        # Rebuilds recorded by the API or left half-done by a process that died.
+        supervisor = threading.Thread(
+            target=self.rebuilds.supervise, args=(self._stop,), name="rebuilds", daemon=True
+        )
+        supervisor.start()
+        self._threads.append(supervisor)
 
     def catch_up(self) -> None:
         """Bring every read model up to the head, in this thread."""
@@ -290,6 +301,7 @@ class Runtime:
     def close(self) -> None:
         self._stop.set()
         self.hub.poke()  # wake runners out of their poll wait so they see the stop
+        self.rebuilds.requested.set()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()

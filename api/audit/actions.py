@@ -75,6 +75,7 @@ ACTIONS: dict[str, Action] = {
     "set_language": _a("language_set", "user"),
     # Operations
     "list_projections": _a("projections.read", "platform"),
+    "rebuild_projection": _a("projection_rebuild_requested", "projection", "name"),
     "list_deliveries": _a("deliveries.read", "tenant"),
     "redeliver": _a("delivery_redelivered", "delivery", "deliveryId"),
     # Exercises and treatment plans

@@ -6,15 +6,32 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.people import CamelOut
+from api.schemas.people import CamelOut, omitted_if_none
+
+
+class RebuildProgress(CamelOut):
+    position: int = Field(description="The last position the new tables have folded.")
+    head_position: int = Field(description="The log's head.")
+    events_per_second: float = Field(description="Since the rebuild started or resumed.")
+    started_at: str
 
 
 class ProjectionStatus(CamelOut):
     name: str
-    position: int = Field(description="The last position of the log this read model processed.")
+    kind: Literal["read_model", "process_manager"]
+    position: int = Field(description="The last position of the log this follower processed.")
     head_position: int = Field(description="The log's head.")
-    lag: int = Field(description="Events of the log the read model has not processed yet.")
-    status: Literal["current", "catching_up"]
+    lag: int = Field(description="Events of the log the follower has not processed yet.")
+    status: Literal["live", "rebuilding"] = Field(
+        description="`rebuilding`: new tables are being folded beside the live ones, which "
+        "keep answering."
+    )
+    rebuild: RebuildProgress | None = omitted_if_none("Present while `status` is `rebuilding`.")
+
+
+class RebuildStarted(CamelOut):
+    name: str
+    status: Literal["rebuilding"]
 
 
 class Check(BaseModel):

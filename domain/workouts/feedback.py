@@ -7,6 +7,7 @@ is literal.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,12 +43,24 @@ def has_comment(notes: PersonalText | None) -> bool:
     return notes.text is None or bool(notes.text.strip())
 
 
-def is_flagged(exercise: dict[str, Any]) -> bool:
+@dataclass(frozen=True)
+class FlagRule:
+    """When an exercise is flagged for the therapists: the spec's thresholds by default;
+    an analyst's what-if rebuild may fold with others."""
+
+    high_pain: float = HIGH_PAIN
+    high_exertion: float = HIGH_EXERTION
+
+
+SPEC_RULE = FlagRule()
+
+
+def is_flagged(exercise: dict[str, Any], rule: FlagRule = SPEC_RULE) -> bool:
     """Pain >= 7, exertion >= 9, or a note that is not blank."""
     pain, exertion = exercise.get("pain"), exercise.get("exertion")
     return (
-        (pain is not None and pain >= HIGH_PAIN)
-        or (exertion is not None and exertion >= HIGH_EXERTION)
+        (pain is not None and pain >= rule.high_pain)
+        or (exertion is not None and exertion >= rule.high_exertion)
         or has_comment(exercise.get("patientNotes"))
     )
 

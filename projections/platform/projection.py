@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from eventsourcing.utils import get_topic
 
-from projections.platform.store import Changes, Doc, ReadStore
+from projections.platform.store import Changes, Doc, FoldStore
 
 
 class Batch:
     """The rows one batch of events touches: reads go through a cache, writes are
     buffered and committed with the new tracking position in one transaction."""
 
-    def __init__(self, store: ReadStore) -> None:
+    def __init__(self, store: FoldStore) -> None:
         self.store = store
         self._cache: dict[tuple[str, str], Doc | None] = {}
         self.changes = Changes()
@@ -59,6 +61,38 @@ class Batch:
         return [rows[k] for k in sorted(rows)]
 
 
+@dataclass(frozen=True)
+class Parameter:
+    """A value a fold depends on that an analyst may want to vary in a what-if rebuild
+    (`careloop projections rebuild NAME --into SCRATCH --set KEY=VALUE`)."""
+
+    default: int | float | str | bool
+    help: str
+
+    def parse(self, text: str) -> int | float | str | bool:
+        kind = type(self.default)
+        if kind is bool:
+            if text.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(f"{text!r} is not true or false")
+            return text.lower() in {"true", "1", "yes"}
+        return kind(text)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A figure of a read model that a what-if comparison reports for both sides: the sum
+    of `value` over the rows of `table`, optionally within a time range of `when`."""
+
+    table: str
+    help: str
+    value: Callable[[Mapping[str, Any]], int]
+    when: str | None = None  # the document field holding the row's ISO timestamp
+
+
+class UnknownParameterError(ValueError):
+    pass
+
+
 class Projection(ABC):
     """A read model: a pure fold over some event types, stored in its own tables."""
 
@@ -67,6 +101,32 @@ class Projection(ABC):
     handles: tuple[type[Any], ...]
     # Tables queried by range: table -> the document field kept in an indexed column.
     sorted_by: ClassVar[Mapping[str, str]] = {}
+    # The fold's parameters (name -> default) and the figures worth comparing.
+    parameters: ClassVar[Mapping[str, Parameter]] = {}
+    measures: ClassVar[Mapping[str, Measure]] = {}
+    _overrides: Mapping[str, Any] = {}
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The parameters changed from their defaults (for a what-if rebuild)."""
+        return dict(self._overrides)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters this instance folds with: the defaults, overridden."""
+        return {k: self._overrides.get(k, p.default) for k, p in self.parameters.items()}
+
+    def with_params(self, overrides: Mapping[str, str]) -> Projection:
+        """A copy of this projection that folds with some parameters changed."""
+        unknown = sorted(set(overrides) - set(self.parameters))
+        if unknown:
+            known = ", ".join(sorted(self.parameters)) or "none"
+            raise UnknownParameterError(
+                f"{self.name} has no parameter {', '.join(unknown)} (its parameters: {known})"
+            )
+        clone = copy.copy(self)
+        clone._overrides = {k: self.parameters[k].parse(v) for k, v in overrides.items()}
+        return clone
 
     def topics(self) -> list[str]:
         return sorted(get_topic(event_cls) for event_cls in self.handles)

@@ -18,7 +18,7 @@ from typing import Any
 
 from domain.shared.eventlog import EventLog
 from projections.platform.projection import Batch, Projection
-from projections.platform.store import ReadStore, TrackingConflictError
+from projections.platform.store import Changes, FoldStore, ReadStore, TrackingConflictError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class ProjectionRunner:
         self,
         projection: Projection,
         event_log: EventLog,
-        store: ReadStore,
+        store: FoldStore,
         batch_size: int = 500,
     ) -> None:
         self.projection = projection
@@ -92,8 +92,13 @@ class ProjectionRunner:
         self.store.commit(self.name, start, end, self._fold(events).changes)
         return end - start
 
-    def catch_up(self) -> int:
-        """Run batches until the head seen at the start is reached.
+    def catch_up(
+        self,
+        stop: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Run batches until the head seen at the start is reached (or `stop` is set);
+        `progress(position, head)` is told after each page.
 
         Reading and decoding the next page overlaps the commit of the previous batch (in
         a second thread); folding waits for that commit, so every fold sees committed
@@ -102,7 +107,7 @@ class ProjectionRunner:
         position = start = self.store.position(self.name)
         pending: Future[None] | None = None
         try:
-            while position < head:
+            while position < head and not (stop is not None and stop.is_set()):
                 end, events = self._page(position, head, self.catch_up_batch_size)
                 if pending is not None:
                     pending.result()
@@ -114,11 +119,36 @@ class ProjectionRunner:
                     pending = self._committer.submit(
                         self.store.commit, self.name, position, end, changes
                     )
+                if progress is not None:
+                    progress(position, head)
                 position = end
         finally:
             if pending is not None:
                 pending.result()
+        if progress is not None:
+            progress(position, head)
         return position - start
+
+    def fold_range(self, start: int, stop: int) -> tuple[int, Changes]:
+        """Fold every event of ours in (start, stop] into one batch, uncommitted: the
+        rows to write and the position they bring the read model to."""
+        changes = Changes()
+        position = start
+        batch: Batch | None = None
+        while position < stop:
+            end, events = self._page(position, stop, self.catch_up_batch_size)
+            if batch is None:
+                batch = Batch(self.store)
+            self.projection.prepare(batch, [e for _, e in events])
+            for at, event in events:
+                self.projection.apply(batch, event, at)
+            position = end
+        if batch is not None:
+            changes = batch.changes
+        return max(position, start), changes
+
+    def close(self) -> None:
+        self._committer.shutdown(wait=True)
 
     def run_forever(
         self, wake: threading.Event, stop: threading.Event, poll_seconds: float = 1.0

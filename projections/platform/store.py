@@ -15,11 +15,11 @@ import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from domain.privacy.personal import sealed_json
 
@@ -37,6 +37,22 @@ def checked(identifier: str) -> str:
 
 # Below this many rows a read-model commit upserts row by row; from it on, through COPY.
 COPY_THRESHOLD = 50
+
+# One row per rebuild target (a read model, or an analyst's scratch copy of one).
+REBUILD_COLUMNS = (
+    "target",
+    "projection",
+    "suffix",
+    "params",
+    "swap",
+    "status",
+    "started_at",
+    "resumed_at",
+    "resumed_position",
+    "finished_at",
+    "position",
+    "error",
+)
 
 
 class TrackingConflictError(RuntimeError):
@@ -62,6 +78,20 @@ class Changes:
 
     def tables(self) -> set[str]:
         return {t for t, _ in self.rows}
+
+
+class FoldStore(Protocol):
+    """What a projection runner folds into: a read store, or a rebuild's new tables."""
+
+    def create(
+        self, name: str, tables: Iterable[str], sorted_by: Mapping[str, str] | None = None
+    ) -> None: ...
+    def position(self, name: str) -> int: ...
+    def get(self, table: str, key: str) -> Doc | None: ...
+    def get_many(self, table: str, keys: Iterable[str]) -> dict[str, Doc]: ...
+    def list(self, table: str, tenant_id: str | None = None) -> list[Doc]: ...
+    def commit(self, name: str, expected: int, position: int, changes: Changes) -> None: ...
+    def elect(self, name: str) -> AbstractContextManager[bool]: ...
 
 
 class ReadStore(ABC):
@@ -135,7 +165,56 @@ class ReadStore(ABC):
     def close(self) -> None: ...
 
 
-class SQLiteReadStore(ReadStore):
+class RebuildableStore(ReadStore):
+    """A read store that keeps rebuild records and can swap a build's tables in."""
+
+    @abstractmethod
+    def tracked(self, name: str) -> int | None:
+        """The position of projection `name`, or None if it has no tracking table."""
+
+    @abstractmethod
+    def drop(self, name: str, tables: Iterable[str]) -> None:
+        """Drop a projection's tables and its tracking table, if they exist."""
+
+    @abstractmethod
+    def swap(
+        self,
+        name: str,
+        tables: Sequence[str],
+        build: str,
+        build_tables: Sequence[str],
+        fold_rest: Callable[[int, int], tuple[int, Changes]],
+        finished: Callable[[int], Mapping[str, Any]],
+    ) -> int:
+        """Replace a projection's live tables by the build's, in one transaction.
+
+        The live tracking row is held first (the live runner cannot commit meanwhile);
+        `fold_rest(build_position, live_position)` folds what the build lacks and returns
+        its end and rows (for the build tables); those rows, the renames, the live
+        position and the rebuild's record (`finished(end)`: the columns to set) all
+        commit together. Returns the live read model's new position."""
+
+    @abstractmethod
+    def prepare_rebuilds(self) -> None:
+        """Create the table of rebuild records if it does not exist."""
+
+    @abstractmethod
+    def begin_rebuild(self, record: Mapping[str, Any]) -> bool:
+        """Record a rebuild of `record["target"]`; False if one of it is running."""
+
+    @abstractmethod
+    def rebuilds(self) -> Docs:
+        """Every rebuild record, running or finished."""
+
+    @abstractmethod
+    def update_rebuild(self, target: str, values: Mapping[str, Any]) -> None: ...
+
+    def elect_rebuild(self, target: str) -> AbstractContextManager[bool]:
+        """Hold the right to drive the rebuild of `target`, across processes."""
+        return nullcontext(True)
+
+
+class SQLiteReadStore(RebuildableStore):
     """Read models in one SQLite file (WAL mode); one connection per thread."""
 
     def __init__(self, path: Path | str) -> None:
@@ -166,24 +245,32 @@ class SQLiteReadStore(ReadStore):
         with self._write_lock:
             for table in tables:
                 t = checked(table)
-                if t in self._sorted_by:
-                    conn.execute(
-                        f"CREATE TABLE IF NOT EXISTS {t} "
-                        "(id TEXT PRIMARY KEY, tenant_id TEXT, doc TEXT NOT NULL, sort_key TEXT)"
-                    )
-                    conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_sort ON {t} (sort_key)")
-                else:
-                    conn.execute(
-                        f"CREATE TABLE IF NOT EXISTS {t} "
-                        "(id TEXT PRIMARY KEY, tenant_id TEXT, doc TEXT NOT NULL)"
-                    )
-                conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_tenant ON {t} (tenant_id)")
+                sorted_table = t in self._sorted_by
+                columns = "id TEXT PRIMARY KEY, tenant_id TEXT, doc TEXT NOT NULL"
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {t} ({columns}"
+                    + (", sort_key TEXT)" if sorted_table else ")")
+                )
+                # A table a rebuild swapped in keeps its indexes under the build's names
+                # (SQLite cannot rename an index): look for them by column, not by name.
+                if sorted_table and not self._indexed(conn, t, "sort_key"):
+                    conn.execute(f"CREATE INDEX {t}_sort ON {t} (sort_key)")
+                if not self._indexed(conn, t, "tenant_id"):
+                    conn.execute(f"CREATE INDEX {t}_tenant ON {t} (tenant_id)")
             tracking = checked(f"{name}_tracking")
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {tracking} "
                 "(id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)"
             )
             conn.execute(f"INSERT OR IGNORE INTO {tracking} (id, position) VALUES (1, 0)")
+
+    @staticmethod
+    def _indexed(conn: sqlite3.Connection, table: str, column: str) -> bool:
+        for _, index, *_ in conn.execute(f"PRAGMA index_list({table})").fetchall():
+            first = conn.execute(f"PRAGMA index_info({checked(index)})").fetchone()
+            if first is not None and first[2] == column:
+                return True
+        return False
 
     def position(self, name: str) -> int:
         row = (
@@ -259,20 +346,7 @@ class SQLiteReadStore(ReadStore):
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for table in changes.tables():
-                    t = checked(table)
-                    conn.executemany(
-                        f"INSERT INTO {t} (id, tenant_id, doc) VALUES (?, ?, ?) "
-                        "ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, "
-                        "doc = excluded.doc",
-                        changes.upserts(table),
-                    )
-                    conn.executemany(f"DELETE FROM {t} WHERE id = ?", changes.deletes(table))
-                    if t in self._sorted_by:
-                        conn.executemany(
-                            f"UPDATE {t} SET sort_key = ? WHERE id = ?",
-                            self._sort_keys(t, changes),
-                        )
+                self._write(conn, changes)
                 cur = conn.execute(
                     f"UPDATE {tracking} SET position = ? WHERE id = 1 AND position = ?",
                     (position, expected),
@@ -283,6 +357,21 @@ class SQLiteReadStore(ReadStore):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    def _write(self, conn: sqlite3.Connection, changes: Changes) -> None:
+        for table in changes.tables():
+            t = checked(table)
+            conn.executemany(
+                f"INSERT INTO {t} (id, tenant_id, doc) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, "
+                "doc = excluded.doc",
+                changes.upserts(table),
+            )
+            conn.executemany(f"DELETE FROM {t} WHERE id = ?", changes.deletes(table))
+            if t in self._sorted_by:
+                conn.executemany(
+                    f"UPDATE {t} SET sort_key = ? WHERE id = ?", self._sort_keys(t, changes)
+                )
 
     def reset(self, name: str, tables: Iterable[str]) -> None:
         conn = self._conn()
@@ -297,6 +386,114 @@ class SQLiteReadStore(ReadStore):
                 conn.execute("ROLLBACK")
                 raise
 
+    # -- blue/green rebuilds ------------------------------------------------------------
+
+    def tracked(self, name: str) -> int | None:
+        try:
+            return self.position(name)
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return None
+            raise
+
+    def drop(self, name: str, tables: Iterable[str]) -> None:
+        conn = self._conn()
+        with self._write_lock:
+            for table in [*tables, f"{name}_tracking"]:
+                conn.execute(f"DROP TABLE IF EXISTS {checked(table)}")
+
+    def swap(
+        self,
+        name: str,
+        tables: Sequence[str],
+        build: str,
+        build_tables: Sequence[str],
+        fold_rest: Callable[[int, int], tuple[int, Changes]],
+        finished: Callable[[int], Mapping[str, Any]],
+    ) -> int:
+        conn = self._conn()
+        with self._write_lock:
+            # The write lock of the whole file: the live runner (of any process) waits.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                live, at = self.position(name), self.position(build)
+                end, changes = fold_rest(at, live)
+                self._write(conn, changes)
+                for table, built in zip(tables, build_tables, strict=True):
+                    conn.execute(f"DROP TABLE {checked(table)}")
+                    conn.execute(f"ALTER TABLE {checked(built)} RENAME TO {checked(table)}")
+                conn.execute(
+                    f"UPDATE {checked(name + '_tracking')} SET position = ? WHERE id = 1",
+                    (end,),
+                )
+                conn.execute(f"DROP TABLE {checked(build + '_tracking')}")
+                self._set_rebuild(conn, finished(end))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return end
+
+    def prepare_rebuilds(self) -> None:
+        with self._write_lock:
+            self._conn().execute(
+                "CREATE TABLE IF NOT EXISTS projection_rebuilds (target TEXT PRIMARY KEY, "
+                "projection TEXT NOT NULL, suffix TEXT NOT NULL, params TEXT NOT NULL, "
+                "swap INTEGER NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, "
+                "resumed_at TEXT, resumed_position INTEGER, finished_at TEXT, "
+                "position INTEGER, error TEXT)"
+            )
+
+    def begin_rebuild(self, record: Mapping[str, Any]) -> bool:
+        columns = [c for c in REBUILD_COLUMNS if c in record]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in REBUILD_COLUMNS if c != "target")
+        with self._write_lock:
+            cur = self._conn().execute(
+                f"INSERT INTO projection_rebuilds ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT (target) DO UPDATE "
+                f"SET {sets} WHERE projection_rebuilds.status <> 'rebuilding'",
+                [_sql_value(record[c]) for c in columns],
+            )
+            return cur.rowcount == 1
+
+    def rebuilds(self) -> Docs:
+        cur = self._conn().execute(
+            f"SELECT {', '.join(REBUILD_COLUMNS)} FROM projection_rebuilds ORDER BY target"
+        )
+        return [_rebuild_row(row) for row in cur]
+
+    def update_rebuild(self, target: str, values: Mapping[str, Any]) -> None:
+        with self._write_lock:
+            self._set_rebuild(self._conn(), {**values, "target": target})
+
+    @staticmethod
+    def _set_rebuild(conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:
+        columns = [c for c in values if c != "target"]
+        assert set(columns) <= set(REBUILD_COLUMNS)
+        conn.execute(
+            f"UPDATE projection_rebuilds SET {', '.join(f'{c} = ?' for c in columns)} "
+            "WHERE target = ?",
+            [*(_sql_value(values[c]) for c in columns), values["target"]],
+        )
+
+    @contextmanager
+    def elect_rebuild(self, target: str) -> Iterator[bool]:
+        """An exclusive lock on a file beside the database: released by the kernel when
+        its process dies, even by `kill -9`, so an interrupted rebuild can be resumed."""
+        import fcntl
+
+        path = Path(self.path).with_name(f".rebuild-{checked(target)}.lock")
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
@@ -305,7 +502,7 @@ class SQLiteReadStore(ReadStore):
         self._local = threading.local()
 
 
-class PostgresReadStore(ReadStore):
+class PostgresReadStore(RebuildableStore):
     """Read models in PostgreSQL (JSONB documents) through a psycopg_pool pool."""
 
     def __init__(self, conninfo: str, schema: str = "public", max_size: int = 10) -> None:
@@ -461,51 +658,52 @@ class PostgresReadStore(ReadStore):
             )
             if cur.rowcount != 1:
                 raise TrackingConflictError(f"{name} moved past {expected}")
-            for table in changes.tables():
-                t = checked(table)
-                upserts = changes.upserts(table)
-                if 0 < len(upserts) < COPY_THRESHOLD:
-                    # A live batch of a few rows: plain upserts are the fewest round trips.
-                    with conn.cursor() as c:
-                        c.executemany(
-                            f"INSERT INTO {t} (id, tenant_id, doc) VALUES (%s, %s, %s::jsonb) "
-                            "ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, "
-                            "doc = EXCLUDED.doc",
-                            [(k, tn, d.replace("\\u0000", "\\ufffd")) for k, tn, d in upserts],
-                        )
-                elif upserts:
-                    # COPY into a session-local staging table, then one set-based upsert:
-                    # far less client work than one INSERT per row.
-                    conn.execute(
-                        "CREATE TEMP TABLE IF NOT EXISTS careloop_stage "
-                        "(id text, tenant_id text, doc text) ON COMMIT DELETE ROWS"
-                    )
-                    with conn.cursor().copy(
-                        "COPY careloop_stage (id, tenant_id, doc) FROM STDIN"
-                    ) as copy:
-                        for key, tenant, doc in upserts:
-                            # JSONB cannot hold U+0000: one such string would stall this
-                            # read model for good, so it is stored as U+FFFD.
-                            copy.write_row((key, tenant, doc.replace("\\u0000", "\\ufffd")))
-                    conn.execute(
-                        f"INSERT INTO {t} (id, tenant_id, doc) "
-                        "SELECT id, tenant_id, doc::jsonb FROM careloop_stage "
+            self._write(conn, changes)
+
+    def _write(self, conn: Any, changes: Changes) -> None:
+        for table in changes.tables():
+            t = checked(table)
+            upserts = changes.upserts(table)
+            if 0 < len(upserts) < COPY_THRESHOLD:
+                # A live batch of a few rows: plain upserts are the fewest round trips.
+                with conn.cursor() as c:
+                    c.executemany(
+                        f"INSERT INTO {t} (id, tenant_id, doc) VALUES (%s, %s, %s::jsonb) "
                         "ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, "
-                        "doc = EXCLUDED.doc"
+                        "doc = EXCLUDED.doc",
+                        [(k, tn, d.replace("\\u0000", "\\ufffd")) for k, tn, d in upserts],
                     )
-                    conn.execute("DELETE FROM careloop_stage")
-                deletes = changes.deletes(table)
-                if deletes:
-                    conn.execute(
-                        f"DELETE FROM {t} WHERE id = ANY(%s)", ([key for (key,) in deletes],)
-                    )
-                if t in self._sorted_by and upserts:
-                    sort_keys = self._sort_keys(t, changes)
-                    conn.execute(
-                        f"UPDATE {t} SET sort_key = v.sort_key FROM "
-                        f"unnest(%s::text[], %s::text[]) AS v(sort_key, id) WHERE {t}.id = v.id",
-                        ([k for k, _ in sort_keys], [i for _, i in sort_keys]),
-                    )
+            elif upserts:
+                # COPY into a session-local staging table, then one set-based upsert:
+                # far less client work than one INSERT per row.
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS careloop_stage "
+                    "(id text, tenant_id text, doc text) ON COMMIT DELETE ROWS"
+                )
+                with conn.cursor().copy(
+                    "COPY careloop_stage (id, tenant_id, doc) FROM STDIN"
+                ) as copy:
+                    for key, tenant, doc in upserts:
+                        # JSONB cannot hold U+0000: one such string would stall this
+                        # read model for good, so it is stored as U+FFFD.
+                        copy.write_row((key, tenant, doc.replace("\\u0000", "\\ufffd")))
+                conn.execute(
+                    f"INSERT INTO {t} (id, tenant_id, doc) "
+                    "SELECT id, tenant_id, doc::jsonb FROM careloop_stage "
+                    "ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, "
+                    "doc = EXCLUDED.doc"
+                )
+                conn.execute("DELETE FROM careloop_stage")
+            deletes = changes.deletes(table)
+            if deletes:
+                conn.execute(f"DELETE FROM {t} WHERE id = ANY(%s)", ([key for (key,) in deletes],))
+            if t in self._sorted_by and upserts:
+                sort_keys = self._sort_keys(t, changes)
+                conn.execute(
+                    f"UPDATE {t} SET sort_key = v.sort_key FROM "
+                    f"unnest(%s::text[], %s::text[]) AS v(sort_key, id) WHERE {t}.id = v.id",
+                    ([k for k, _ in sort_keys], [i for _, i in sort_keys]),
+                )
 
     def reset(self, name: str, tables: Iterable[str]) -> None:
         with self.pool.connection() as conn, conn.transaction():
@@ -536,12 +734,138 @@ class PostgresReadStore(ReadStore):
                     # A broken session has released its locks already.
                     conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
+    # -- blue/green rebuilds ------------------------------------------------------------
+
+    def tracked(self, name: str) -> int | None:
+        with self.pool.connection() as conn:
+            found = conn.execute(
+                "SELECT to_regclass(%s)", (f"{self.schema}.{checked(name + '_tracking')}",)
+            ).fetchone()
+        return None if found is None or found[0] is None else self.position(name)
+
+    def drop(self, name: str, tables: Iterable[str]) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            for table in [*tables, f"{name}_tracking"]:
+                conn.execute(f"DROP TABLE IF EXISTS {checked(table)}")
+
+    def swap(
+        self,
+        name: str,
+        tables: Sequence[str],
+        build: str,
+        build_tables: Sequence[str],
+        fold_rest: Callable[[int, int], tuple[int, Changes]],
+        finished: Callable[[int], Mapping[str, Any]],
+    ) -> int:
+        with self.pool.connection() as conn, conn.transaction():
+            # A reader that holds a live table for long must not queue every later reader
+            # behind this swap: give up after a while (the rebuild tries again).
+            conn.execute("SET LOCAL lock_timeout = '5s'")
+            live = conn.execute(
+                f"SELECT position FROM {checked(name + '_tracking')} WHERE id = 1 FOR UPDATE"
+            ).fetchone()[0]
+            at = conn.execute(
+                f"SELECT position FROM {checked(build + '_tracking')} WHERE id = 1"
+            ).fetchone()[0]
+            end, changes = fold_rest(int(at), int(live))
+            self._write(conn, changes)
+            for table, built in zip(tables, build_tables, strict=True):
+                t, b = checked(table), checked(built)
+                conn.execute(f"DROP TABLE {t}")
+                conn.execute(f"ALTER TABLE {b} RENAME TO {t}")
+                # The indexes take the live names again, for the next rebuild's sake.
+                conn.execute(f"ALTER TABLE {t} RENAME CONSTRAINT {b}_pkey TO {t}_pkey")
+                conn.execute(f"ALTER INDEX IF EXISTS {b}_tenant RENAME TO {t}_tenant")
+                conn.execute(f"ALTER INDEX IF EXISTS {b}_sort RENAME TO {t}_sort")
+            conn.execute(
+                f"UPDATE {checked(name + '_tracking')} SET position = %s WHERE id = 1", (end,)
+            )
+            conn.execute(f"DROP TABLE {checked(build + '_tracking')}")
+            self._set_rebuild(conn, finished(end))
+        return int(end)
+
+    def prepare_rebuilds(self) -> None:
+        with self.pool.connection() as conn:
+            found = conn.execute(
+                "SELECT to_regclass(%s)", (f"{self.schema}.projection_rebuilds",)
+            ).fetchone()
+            if found is not None and found[0] is not None:
+                return
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('careloop:ddl'))")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS projection_rebuilds (target TEXT PRIMARY KEY, "
+                    "projection TEXT NOT NULL, suffix TEXT NOT NULL, params JSONB NOT NULL, "
+                    "swap BOOLEAN NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, "
+                    "resumed_at TEXT, resumed_position BIGINT, finished_at TEXT, "
+                    "position BIGINT, error TEXT)"
+                )
+
+    def begin_rebuild(self, record: Mapping[str, Any]) -> bool:
+        columns = [c for c in REBUILD_COLUMNS if c in record]
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in REBUILD_COLUMNS if c != "target")
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                f"INSERT INTO projection_rebuilds ({', '.join(columns)}) "
+                f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT (target) DO UPDATE "
+                f"SET {sets} WHERE projection_rebuilds.status <> 'rebuilding'",
+                [_pg_value(record[c]) for c in columns],
+            )
+            return cur.rowcount == 1
+
+    def rebuilds(self) -> Docs:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(REBUILD_COLUMNS)} FROM projection_rebuilds ORDER BY target"
+            ).fetchall()
+        return [_rebuild_row(row) for row in rows]
+
+    def update_rebuild(self, target: str, values: Mapping[str, Any]) -> None:
+        with self.pool.connection() as conn:
+            self._set_rebuild(conn, {**values, "target": target})
+
+    @staticmethod
+    def _set_rebuild(conn: Any, values: Mapping[str, Any]) -> None:
+        columns = [c for c in values if c != "target"]
+        assert set(columns) <= set(REBUILD_COLUMNS)
+        conn.execute(
+            f"UPDATE projection_rebuilds SET {', '.join(f'{c} = %s' for c in columns)} "
+            "WHERE target = %s",
+            [*(_pg_value(values[c]) for c in columns), values["target"]],
+        )
+
+    def elect_rebuild(self, target: str) -> AbstractContextManager[bool]:
+        return self.elect(f"rebuild:{target}")
+
     def close(self) -> None:
         with self._election_lock:
             if self._election_conn is not None:
                 self._election_conn.close()
                 self._election_conn = None
         self.pool.close()
+
+
+def _sql_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _pg_value(value: Any) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
+def _rebuild_row(row: Sequence[Any]) -> dict[str, Any]:
+    record = dict(zip(REBUILD_COLUMNS, row, strict=True))
+    record["params"] = (
+        record["params"] if isinstance(record["params"], dict) else json.loads(record["params"])
+    )
+    record["swap"] = bool(record["swap"])
+    return record
 
 
 _CHECKED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.people.staff import Staff, StaffType
+from domain.workouts.feedback import SPEC_RULE, FlagRule, is_flagged
 from domain.workouts.workout import Workout
 from projections.platform.store import Doc
 
@@ -63,8 +64,13 @@ def _with_exercise(row: Doc, exercise_id: str, change: Callable[[Doc], Doc]) -> 
     return {**row, "exercises": exercises}
 
 
-def evolve_workout(row: Doc | None, event: Any, doctor_name: str | None = None) -> Doc | None:
-    """`doctor_name` is the name of the doctor of a NoteSaved event, when known."""
+def evolve_workout(
+    row: Doc | None, event: Any, doctor_name: str | None = None, rule: FlagRule = SPEC_RULE
+) -> Doc | None:
+    """`doctor_name` is the name of the doctor of a NoteSaved event, when known. `rule`
+    decides which exercises are flagged: a finalized workout with a flagged exercise is
+    one the feedback loop posts a summary card for (where the clinic has feedback
+    notifications on and the patient a care team)."""
     if isinstance(event, Workout.Started):
         return {
             "id": str(event.originator_id),
@@ -87,10 +93,19 @@ def evolve_workout(row: Doc | None, event: Any, doctor_name: str | None = None) 
                 "pain": event.pain,
                 "exertion": event.exertion,
                 "patientNotes": event.patient_notes,
+                "flagged": is_flagged(
+                    {
+                        "pain": event.pain,
+                        "exertion": event.exertion,
+                        "patientNotes": event.patient_notes,
+                    },
+                    rule,
+                ),
             },
         )
     if isinstance(event, Workout.Finalized):
-        return {**row, "finalizedAt": event.timestamp.isoformat()}
+        flagged = any(e.get("flagged") for e in row["exercises"])
+        return {**row, "finalizedAt": event.timestamp.isoformat(), "flagged": flagged}
     if isinstance(event, Workout.NoteSaved):
         doctor = str(event.doctor_id)
 

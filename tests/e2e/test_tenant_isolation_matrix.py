@@ -557,6 +557,14 @@ ENDPOINTS = [
         "read-projection-status", "GET", "/v1/admin/projections", admins(), across_tenants=None
     ),
     Endpoint("list-deliveries", "GET", "/v1/admin/deliveries", admins(), across_tenants=None),
+    Endpoint(
+        "rebuild-a-read-model",
+        "POST",
+        "/v1/admin/projections/{name}/rebuild",
+        only(PLATFORM_ADMIN),
+        across_tenants=None,
+        params=lambda _: {"name": "tenants"},
+    ),
     # History
     Endpoint(
         "list-a-stream's-events",
