@@ -27,19 +27,25 @@ if TYPE_CHECKING:
 
 
 class _Rate(ProgressColumn):
+    """Items per second: rich's recent estimate while it has one, else the average."""
+
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        shown = f"{speed:,.0f} events/s" if speed else "- events/s"
+        unit = task.fields.get("unit", "")
+        speed = task.speed
+        if not speed and task.elapsed:
+            speed = task.completed / task.elapsed
+        shown = f"{speed:,.0f} {unit}/s" if speed else f"- {unit}/s"
         return Text(shown, style="progress.data.speed")
 
 
 class _Bar:
-    """Events done against the head, with rate and ETA, on stderr."""
+    """Events done against the head, with rate and ETA, then the read-model tables, on
+    stderr."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
+            TextColumn("[progress.description]{task.description:<11}"),
             BarColumn(),
             MofNCompleteColumn(),
             _Rate(),
@@ -47,7 +53,8 @@ class _Bar:
             console=console,
             transient=False,
         )
-        self.task = self.progress.add_task("events", total=None, start=False)
+        self.task = self.progress.add_task("events", total=None, start=False, unit="events")
+        self.tables = self.progress.add_task("read models", total=None, start=False, unit="tables")
         self.start = 0
 
     def __enter__(self) -> _Bar:
@@ -65,8 +72,16 @@ class _Bar:
     def events_read(self, position: int) -> None:
         self.progress.update(self.task, completed=position - self.start)
 
+    def tables_started(self, count: int) -> None:
+        # Stopped tasks keep their rate: the elapsed time ends where they did.
+        self.progress.stop_task(self.task)
+        self.progress.update(self.tables, total=count, completed=0)
+        self.progress.start_task(self.tables)
+
     def table_done(self, table: str, rows: int) -> None:
-        self.progress.console.print(f"  {table}: {rows:,} rows", highlight=False)
+        self.progress.update(self.tables, advance=1)
+        if self.progress.tasks[self.tables].finished:
+            self.progress.stop_task(self.tables)
 
 
 def export(
@@ -133,4 +148,7 @@ def _report(summary: ExportSummary, out: Path) -> None:
         f"{summary.event_seconds:.1f} s, {summary.events_per_second:,.0f} events/s"
     )
     print(f"exported {len(summary.tables)} read-model tables, {rows:,} rows")
-    print(f"wrote {', '.join(p.name for p in summary.files)} to {out}")
+    if len(summary.files) == 1:
+        print(f"wrote {summary.files[0].name} to {out}")
+    else:
+        print(f"wrote {len(summary.files)} Parquet files to {out}")

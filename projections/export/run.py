@@ -32,6 +32,8 @@ class ExportProgress(Protocol):
 
     def events_read(self, position: int) -> None: ...
 
+    def tables_started(self, count: int) -> None: ...
+
     def table_done(self, table: str, rows: int) -> None: ...
 
 
@@ -40,6 +42,9 @@ class _Silent:
         return None
 
     def events_read(self, position: int) -> None:
+        return None
+
+    def tables_started(self, count: int) -> None:
         return None
 
     def table_done(self, table: str, rows: int) -> None:
@@ -90,6 +95,7 @@ def export(
         )
         summary.event_seconds = time.perf_counter() - started
         opener = RowOpener(sealer, mode)
+        progress.tables_started(len(tables))
         for table in tables:
             summary.tables[table] = _table(store, table, sink, opener, batch_rows)
             progress.table_done(table, summary.tables[table])
