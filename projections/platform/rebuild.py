@@ -1,5 +1,5 @@
 """Blue/green rebuilds: refold a read model from position 0 into new tables beside the
-live ones, then swap them in one transaction (docs/decisions/0029-blue-green-rebuilds.md).
+live ones, then swap them in one transaction (docs/decisions/0032-blue-green-rebuilds.md).
 
 A rebuild is a record in `projection_rebuilds` and a set of build tables named
 `<table>__<suffix>` with their own tracking row. Whoever holds the rebuild's election
