@@ -101,8 +101,8 @@ def export(
         PersonalMode,
         typer.Option(
             case_sensitive=False,
-            help="A patient's personal text: 'redact' shows '[redacted]' (the default), "
-            "'reveal' the text itself. An erased patient's is null either way.",
+            help="A patient's personal text: 'redact' (the default) writes a fixed placeholder "
+            "in its place, 'reveal' the text itself. An erased patient's is null either way.",
         ),
     ] = PersonalMode.REDACT,
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,19 +123,29 @@ def _events(
     sink.begin(EVENTS_TABLE, EVENTS_SCHEMA)
     rows = EventRows(mode)
     count = 0
-    while position < head:
-        notifications = log.read(position, page, stop=head)
-        if not notifications:
-            break
-        for notification in notifications:
-            event = log.decode(notification)
-            if since.at is None or _at_or_after(getattr(event, "timestamp", None), since.at):
-                rows.add(notification.id, notification.topic, event)
-        position = notifications[-1].id
-        if len(rows) >= batch_rows:
-            count += len(rows)
-            sink.write(rows.batch())
-        progress.events_read(position)
+    # One batch is written (Parquet encoding and compression, or DuckDB's insert: native
+    # code that releases the GIL) while the next is read and decoded; at most one batch
+    # waits, so memory stays at two batches.
+    with ThreadPoolExecutor(1, thread_name_prefix="export-writer") as writer:
+        writing: Future[None] | None = None
+        while position < head:
+            notifications = log.read(position, page, stop=head)
+            if not notifications:
+                break
+            for notification in notifications:
+                event = log.decode(notification)
+                if since.at is None or _at_or_after(getattr(event, "timestamp", None), since.at):
+                    rows.add(notification.id, notification.topic, event)
+            position = notifications[-1].id
+            if len(rows) >= batch_rows:
+                count += len(rows)
+                batch = rows.batch()
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(sink.write, batch)
+            progress.events_read(position)
+        if writing is not None:
+            writing.result()
     if len(rows):
         count += len(rows)
         sink.write(rows.batch())

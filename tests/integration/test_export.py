@@ -263,3 +263,22 @@ def test_an_export_into_the_same_directory_replaces_the_previous_one(
     head = clinic.runtime.log.head()
     assert exported.one(f"SELECT count(*) FROM {exported.table('events')}") == head
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_log_written_in_many_small_batches_exports_every_event_once_in_order(
+    clinic: Clinic, fmt: ExportFormat, tmp_path: Path
+) -> None:
+    rt = clinic.runtime
+    export(
+        rt.log, rt.store, clinic.tables, rt.sealer, tmp_path / "small", fmt, page=7, batch_rows=25
+    )
+    export_clinic(clinic, tmp_path / "whole", fmt)
+    small, whole = Exported(tmp_path / "small", fmt), Exported(tmp_path / "whole", fmt)
+    columns = "position, originator_id, originator_version, type, actor_id, payload"
+    query = f"SELECT {columns} FROM {{}} ORDER BY rowid"
+    if fmt is ExportFormat.PARQUET:
+        query = f"SELECT {columns} FROM {{}}"  # a Parquet file's rows in the order written
+    in_small = small.db.execute(query.format(small.table("events"))).fetchall()
+    in_whole = whole.db.execute(query.format(whole.table("events"))).fetchall()
+    assert in_small == in_whole
+    assert [row[0] for row in in_small] == [n.id for n in rt.log.read(0, 100_000)]
