@@ -9,6 +9,7 @@ from dramatiq.brokers.stub import StubBroker
 from fastapi import FastAPI
 
 from api import docs, errors, limits, openapi
+from api.admin_pages import routes as admin_pages
 from api.audit.middleware import AuditMiddleware
 from api.metrics import CommandMetricsMiddleware, Metrics
 from api.routers import (
@@ -113,6 +114,7 @@ def create_app(
         streams,
         provenance,
         audit,
+        admin_pages,
     ):
         app.include_router(module.router)
     openapi.install(app)

@@ -137,11 +137,32 @@ ACTIONS: dict[str, Action] = {
     "read_provenance": _a("provenance.read", "aggregate", "id"),
     "list_audit_entries": _a("audit.read", "tenant"),
     "verify_audit_chain": _a("audit_verify.read", "tenant"),
+    # The admin pages (api/admin_pages): each page is audited as its API twin's action; a
+    # page of two reads (the trail and its verification) as the one it is named for.
+    "admin_login": _a("admin_signed_in", "user"),
+    "admin_logout": _a("admin_signed_out", "user"),
+    "admin_index": _a("admin_pages.read", "user"),
+    "feature_flags_page": _a("feature_flags.read", "tenant"),
+    "set_feature_flag_page": _a("feature_flag_set", "tenant", "tenantId"),
+    "audit_page": _a("audit.read", "tenant"),
+    "projections_page": _a("projections.read", "platform"),
+    "projections_status_page": _a("projections.read", "platform"),
+    "rebuild_projection_page": _a("projection_rebuild_requested", "projection", "name"),
+    "deliveries_page": _a("deliveries.read", "tenant"),
+    "redeliver_page": _a("delivery_redelivered", "delivery", "deliveryId"),
 }
 
 # Routes that touch no tenant's data and carry no credential: never audited.
 UNAUDITED = frozenset(
-    {"get_health", "get_metrics", "openapi", "swagger_ui", "swagger_ui_redirect", "redoc"}
+    {
+        "get_health",
+        "get_metrics",
+        "openapi",
+        "swagger_ui",
+        "swagger_ui_redirect",
+        "redoc",
+        "admin_login_form",  # the empty sign-in form: no credential yet
+    }
 )
 
 

@@ -1,0 +1,1 @@
+"""Server-rendered admin pages (docs/admin-pages.md, docs/decisions/0030)."""
