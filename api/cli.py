@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth import TOKEN_ROLES, mint_token
+from api.cli_export import export
 from api.cli_keys import keys_app
 from api.cli_projections import compare, rebuild
 from bootstrap.settings import MIN_JWT_SECRET_BYTES, Settings, get_settings
@@ -32,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(projections_app, name="projections")
 projections_app.command("rebuild")(rebuild)
 projections_app.command("compare")(compare)
+app.command("export")(export)
 audit_app = typer.Typer(
     help="The audit trail and the event log's hash chain.", no_args_is_help=True
 )

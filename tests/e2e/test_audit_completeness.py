@@ -306,6 +306,20 @@ COVERED_ELSEWHERE_HERE = {
     "/v1/public/feedback/{token}/responses",
     "/public/surveys/{token}",
     "/public/feedback/{token}",
+    # The admin pages (HTML twins of API routes): their roles, tenant isolation, CSRF and
+    # one audit entry per request, admitted and refused, are tested in
+    # tests/e2e/test_admin_pages_auth.py.
+    "/admin",
+    "/admin/login",
+    "/admin/logout",
+    "/admin/feature-flags",
+    "/admin/feature-flags/{tenantId}/{flag}",
+    "/admin/audit",
+    "/admin/projections",
+    "/admin/projections/status",
+    "/admin/projections/{name}/rebuild",
+    "/admin/deliveries",
+    "/admin/deliveries/{deliveryId}/redeliver",
 }
 
 

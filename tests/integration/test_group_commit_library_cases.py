@@ -9,20 +9,15 @@ do what those do: build a datastore, construct the recorder under test in
 its own on the test database (not the library's `eventsourcing` database and users), so it
 never meets another engineer's tables, and the schema is dropped afterwards.
 
-The cases module imports `eventsourcing.cipher`, which needs pycryptodome (the library's
-`crypto` extra, not one of CareLoop's dependencies) though no recorder case uses it: when
-it is absent, a stand-in `eventsourcing.cipher` whose cipher refuses to be built lets the
-module import. The recorder cases run unchanged either way.
+The cases module imports `eventsourcing.cipher`, which needs pycryptodome: the library's
+`crypto` extra, installed for that reason (no recorder case uses the cipher).
 
 Skipped when PostgreSQL is absent; a failure under CI=true (tests/support/services.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
-import types
 from typing import Literal
 from unittest import TestCase
 from uuid import UUID, uuid4
@@ -35,37 +30,20 @@ from eventsourcing.persistence import (
     Tracking,
 )
 from eventsourcing.postgres import PostgresDatastore
-
-
-def _without_pycryptodome() -> None:
-    if importlib.util.find_spec("Crypto") is not None or "eventsourcing.cipher" in sys.modules:
-        return
-
-    class AESCipher:
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise RuntimeError("pycryptodome is not installed; no recorder case uses AESCipher")
-
-    stand_in = types.ModuleType("eventsourcing.cipher")
-    stand_in.AESCipher = AESCipher  # type: ignore[attr-defined]
-    sys.modules["eventsourcing.cipher"] = stand_in
-
-
-_without_pycryptodome()
-
-from eventsourcing.tests.persistence import (  # noqa: E402
+from eventsourcing.tests.persistence import (
     ApplicationRecorderTestCase,
     NonInterleavingNotificationIDsBaseCase,
     ProcessRecorderTestCase,
     TrackingRecorderTestCase,
 )
-from psycopg.conninfo import conninfo_to_dict  # noqa: E402
-from psycopg.sql import SQL, Identifier  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import SQL, Identifier
 
-from domain.shared.group_commit import (  # noqa: E402
+from domain.shared.group_commit import (
     GroupCommitApplicationRecorder,
     GroupCommitProcessRecorder,
 )
-from tests.support.services import drop_schema, new_schema_name, postgres_url  # noqa: E402
+from tests.support.services import drop_schema, new_schema_name, postgres_url
 
 # As the library's own PostgreSQL cases do: the longest table name PostgreSQL allows.
 EVENTS_TABLE_NAME = "s" * 50 + "stored_events"
