@@ -83,3 +83,20 @@ def test_the_readme_auditor_session_runs_as_pasted(tmp_path: Path) -> None:
     verified = json.loads(lines[6])
     assert verified["verified"] is True and verified["firstBrokenSeq"] is None
     assert lines[7].endswith(": verified")
+
+
+def test_the_readme_operations_session_runs_as_pasted(tmp_path: Path) -> None:
+    require(shutil.which("curl") is not None, "curl is not installed")
+    session = session_after("An operator's and an analyst's session")
+    result = run_session(session.replace("${TMPDIR:-/tmp}", str(tmp_path)), tmp_path)
+    lines = result.stdout.strip().splitlines()
+    assert json.loads(lines[0]) == {"name": "directory", "status": "rebuilding"}
+    assert re.match(r"workout_session: done at position \d+ \(live\)", lines[1])
+    assert [cell.strip() for cell in lines[2].strip("│ ").split("│")] == [
+        "flagged_workouts",
+        "1",
+        "4",
+        "+3",
+    ]
+    assert lines[3] == f"wrote 32 Parquet files to {tmp_path}/careloop-export"
+    assert int(lines[4]) > 200
