@@ -117,12 +117,12 @@ class EventLog(Application[uuid.UUID]):
         # reaction commits in the same transaction as the events it causes.
         from eventsourcing.utils import strtobool
 
-        if not self._on_sqlite and strtobool(self.env.get(self.GROUP_COMMIT) or "y"):
-            from eventsourcing.postgres import PostgresFactory
+        from eventsourcing.postgres import PostgresFactory
 
+        on_postgres = isinstance(self.factory, PostgresFactory)
+        if on_postgres and strtobool(self.env.get(self.GROUP_COMMIT) or "y"):
             from domain.shared.group_commit import process_recorder
 
-            assert isinstance(self.factory, PostgresFactory)
             return process_recorder(self.factory)
         return self.factory.process_recorder()
 
