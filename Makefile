@@ -23,5 +23,8 @@ lint: env
 	.venv/bin/mypy
 	.venv/bin/mypy --strict domain
 
+# The suite on both cores (one file per worker at a time), then the tests that need the
+# machine to themselves (kill -9, PostgreSQL restarts, the shared Redis), alone.
 test: lint
-	.venv/bin/pytest
+	.venv/bin/pytest -n 2 --dist loadfile -m "not serial"
+	.venv/bin/pytest -m serial

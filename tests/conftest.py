@@ -36,6 +36,19 @@ def sqlite_api(tmp_path: Path) -> Iterator[Api]:
         yield a
 
 
+def is_serial(path: str) -> bool:
+    """Tests that must have the machine's services to themselves: the fault tests kill
+    processes, restart PostgreSQL and time recoveries; the Redis tests share one server
+    (one of them FLUSHALLs it)."""
+    return path.startswith("tests/faults/") or "redis" in path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_serial(item.nodeid.split("::")[0]):
+            item.add_marker(pytest.mark.serial)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The fault tests' figures (tests/faults/harness.report), when they were collected."""
     path = os.environ.get("CARELOOP_FAULT_FIGURES")
