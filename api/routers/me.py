@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.commands import execute
 from api.deps import CommandDep, RuntimeDep, read_model, require
@@ -18,6 +18,7 @@ from api.schemas.me import (
 )
 from domain.shared.context import Actor, Role
 from projections.notifications.projection import NotificationProjection
+from projections.notifications.view import PAGE
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -42,20 +43,43 @@ def register_push_token(
     )
 
 
+# The list stays a bare array (api.md); the cursor of the next page is a header, so
+# clients that read the array alone keep working (docs/decisions/0033-indexed-reads.md).
+NEXT_CURSOR = "Next-Cursor"
+
+
 @router.get(
     "/notifications",
     response_model=list[NotificationOut],
     dependencies=[NotificationsCurrent],
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR: {
+                    "description": "The `cursor` of the next (older) page; absent on the "
+                    "last page.",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
 )
-def list_notifications(actor: TenantUser, runtime: RuntimeDep) -> Any:
+def list_notifications(
+    actor: TenantUser,
+    runtime: RuntimeDep,
+    response: Response,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = PAGE,
+) -> Any:
     """The caller's push notifications, newest first, with their delivery status; in the
-    embedded default they are recorded, not sent (`status: recorded`)."""
+    embedded default they are recorded, not sent (`status: recorded`). A page of `limit`
+    (default 100); the `Next-Cursor` response header, passed back as `cursor`, gives the
+    next older page."""
     tenant = str(actor.tenant_id)
-    return [
-        row
-        for row in runtime.views.notifications.of_recipient(str(actor.user_id))
-        if row["tenantId"] == tenant
-    ]
+    rows, next_cursor = runtime.views.notifications.page(str(actor.user_id), cursor, limit)
+    if next_cursor is not None:
+        response.headers[NEXT_CURSOR] = next_cursor
+    return [row for row in rows if row["tenantId"] == tenant]
 
 
 @router.put(

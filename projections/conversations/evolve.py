@@ -12,6 +12,7 @@ patient's personal text, stored as the event's ciphertext.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from domain.messaging.conversation import (
@@ -20,7 +21,64 @@ from domain.messaging.conversation import (
     group_conversation_id,
 )
 from domain.messaging.message import Message
+from projections.deadlines.evolve import sort_key
 from projections.platform.store import Doc
+
+KEY = "_key"  # the sorted tables' indexed field
+_SEP = "|"
+_NEWEST_FIRST = str.maketrans("0123456789abcdef", "fedcba9876543210")
+# After every complemented time: conversations without a message list last.
+_NEVER = "~"
+
+
+def partition(prefix: str) -> tuple[str, str]:
+    """The (after, below) bounds of every key of one partition: `}` is the character
+    after `|`, so no key of another partition sorts inside."""
+    return f"{prefix}{_SEP}", f"{prefix}}}"
+
+
+def message_key(conversation_id: str, position: int) -> str:
+    """A message's place: its conversation, then its position in the log. The position,
+    not the clock, orders a conversation: it never ties, and a message committed later
+    always sorts after every message already visible, so paging on with `after` never
+    misses one (a timestamp taken before the commit could sort before it)."""
+    return f"{conversation_id}{_SEP}{position:020d}"
+
+
+def inbox_id(participant: str, conversation_id: str) -> str:
+    return f"{participant}:{conversation_id}"
+
+
+def inbox_key(participant: str, conversation: Doc) -> str:
+    """A participant's listing order: the most recently active conversation first, those
+    without a message last, ties by id (descending, as before)."""
+    last = conversation["lastMessageAt"]
+    recency = (
+        _NEVER if last is None else sort_key(datetime.fromisoformat(last)).translate(_NEWEST_FIRST)
+    )
+    return _SEP.join((participant, recency, conversation["id"].translate(_NEWEST_FIRST)))
+
+
+def inbox_changes(before: Doc | None, after: Doc) -> tuple[list[str], list[tuple[str, Doc]]]:
+    """The inbox rows (one per participant of a conversation, a copy of it under the
+    participant's listing key) that a conversation's change removes and writes."""
+    now = set(after["participants"])
+    gone = [
+        inbox_id(p, after["id"]) for p in (before or {}).get("participants", []) if p not in now
+    ]
+    rows = [
+        (
+            inbox_id(p, after["id"]),
+            {
+                "id": inbox_id(p, after["id"]),
+                "participantId": p,
+                "conversation": after,
+                KEY: inbox_key(p, after),
+            },
+        )
+        for p in after["participants"]
+    ]
+    return gone, rows
 
 
 def active_team(team: Doc, doctors_active: dict[str, bool]) -> list[str]:
@@ -103,6 +161,7 @@ def evolve_message(row: Doc | None, event: Any, position: int) -> Doc | None:
             "card": event.card,
             "revision": 1,
             "seq": position,
+            KEY: message_key(str(event.conversation_id), position),
         }
     if row is None:
         return None

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from domain.careteam.connection import Connection
 from domain.messaging.message import Message
 from domain.people.patient import Patient
 from domain.people.staff import Staff
 from projections.conversations.evolve import (
+    KEY,
     conversations_of,
     evolve_message,
+    inbox_changes,
     possible_conversation_ids,
 )
 from projections.platform.projection import Batch, Projection
@@ -17,9 +20,13 @@ from projections.platform.store import Doc
 TEAMS = "conversation_team"
 DOCTORS = "conversation_doctor"
 CONVERSATIONS = "conversation"
-# Partitioned by conversation id rather than tenant, so one conversation's messages are
-# one indexed lookup; each row still carries its tenantId for visibility checks.
+# Sorted by conversation, then log position: one conversation's messages, oldest first,
+# are one index range (docs/decisions/0033-indexed-reads.md).
 MESSAGES = "conversation_message"
+# One row per (participant, conversation), sorted by participant, then most recent
+# message: a user's conversations are one index range, not their tenant's read and
+# filtered.
+INBOX = "conversation_inbox"
 
 CONNECTION_EVENTS = (Connection.Assigned, Connection.Archived, Connection.Reactivated)
 
@@ -28,7 +35,8 @@ class ConversationProjection(Projection):
     """Conversations with their current participants, and their messages."""
 
     name = "conversations"
-    tables = (TEAMS, DOCTORS, CONVERSATIONS, MESSAGES)
+    tables = (TEAMS, DOCTORS, CONVERSATIONS, MESSAGES, INBOX)
+    sorted_by: ClassVar[Mapping[str, str]] = {MESSAGES: KEY, INBOX: KEY}
     handles = (
         Staff.Registered,
         Staff.Deactivated,
@@ -93,20 +101,24 @@ class ConversationProjection(Projection):
                 existing[conv_id] = row
         for row in conversations_of(team, doctors_active, existing):
             if existing.get(row["id"]) != row:
-                batch.put(CONVERSATIONS, row["id"], row["tenantId"], row)
+                self._put_conversation(batch, existing.get(row["id"]), row)
+
+    @staticmethod
+    def _put_conversation(batch: Batch, before: Doc | None, row: Doc) -> None:
+        batch.put(CONVERSATIONS, row["id"], row["tenantId"], row)
+        gone, inbox = inbox_changes(before, row)
+        for key in gone:
+            batch.delete(INBOX, key)
+        for key, doc in inbox:
+            batch.put(INBOX, key, row["tenantId"], doc)
 
     def _message(self, batch: Batch, event: Any, position: int) -> None:
         key = str(event.originator_id)
         row = evolve_message(batch.get(MESSAGES, key), event, position)
         if row is None:
             return
-        batch.put(MESSAGES, key, row["conversationId"], row)
+        batch.put(MESSAGES, key, row["tenantId"], row)
         conversation = batch.get(CONVERSATIONS, row["conversationId"])
         if conversation is not None:
             stamp = event.timestamp.isoformat()
-            batch.put(
-                CONVERSATIONS,
-                conversation["id"],
-                conversation["tenantId"],
-                {**conversation, "lastMessageAt": stamp},
-            )
+            self._put_conversation(batch, conversation, {**conversation, "lastMessageAt": stamp})

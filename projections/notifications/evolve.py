@@ -3,13 +3,35 @@ recipient sees (the API's vocabulary, older than the outbox's)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from domain.notifications.application import PUSH, RECORDED_RECEIPT
 from domain.outbox.delivery import Delivery
+from projections.deadlines.evolve import sort_key
 from projections.platform.store import Doc
 
 RECORDED = "recorded"
+KEY = "_key"  # the sorted table's indexed field
+_SEP = "|"
+_NEWEST_FIRST = str.maketrans("0123456789abcdef", "fedcba9876543210")
+
+
+def partition(recipient_id: str) -> tuple[str, str]:
+    """The (after, below) bounds of one recipient's keys (`}` follows `|`)."""
+    return f"{recipient_id}{_SEP}", f"{recipient_id}}}"
+
+
+def listing_key(recipient_id: str, created_at: datetime, notification_id: str) -> str:
+    """A recipient's notifications, newest first, ties by id descending: every character
+    of the time and the id complemented, so one ascending index range reads them."""
+    return _SEP.join(
+        (
+            recipient_id,
+            sort_key(created_at).translate(_NEWEST_FIRST),
+            notification_id.translate(_NEWEST_FIRST),
+        )
+    )
 
 
 def evolve(row: Doc | None, event: Any) -> Doc | None:
@@ -31,6 +53,7 @@ def evolve(row: Doc | None, event: Any) -> Doc | None:
             "attempts": 0,
             "retryAt": None,
             "lastError": None,
+            KEY: listing_key(str(event.recipient_id), event.timestamp, str(event.originator_id)),
         }
     if row is None:
         return None

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from domain.outbox.delivery import DELIVERY_EVENTS, Delivery
-from projections.notifications.evolve import evolve
+from projections.notifications.evolve import KEY, evolve
 from projections.platform.projection import Batch, Projection
 
-# Partitioned by recipient id rather than tenant, so one user's notifications are one
-# indexed lookup; each row still carries its tenantId for visibility checks.
+# Sorted by recipient, then newest first: one user's notifications are one index range
+# (docs/decisions/0033-indexed-reads.md).
 NOTIFICATIONS = "notification"
 
 
@@ -17,6 +18,7 @@ class NotificationProjection(Projection):
 
     name = "notifications"
     tables = (NOTIFICATIONS,)
+    sorted_by: ClassVar[Mapping[str, str]] = {NOTIFICATIONS: KEY}
     handles = DELIVERY_EVENTS
 
     def prepare(self, batch: Batch, events: list[Any]) -> None:
@@ -30,4 +32,4 @@ class NotificationProjection(Projection):
         key = str(event.originator_id)
         row = evolve(batch.get(NOTIFICATIONS, key), event)
         if row is not None:
-            batch.put(NOTIFICATIONS, key, row["recipientId"], row)
+            batch.put(NOTIFICATIONS, key, row["tenantId"], row)

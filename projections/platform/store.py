@@ -251,6 +251,10 @@ class SQLiteReadStore(RebuildableStore):
                     f"CREATE TABLE IF NOT EXISTS {t} ({columns}"
                     + (", sort_key TEXT)" if sorted_table else ")")
                 )
+                if sorted_table and not self._has_column(conn, t, "sort_key"):
+                    # A table from before its read model was sorted: the column is added
+                    # (empty until the read model is rebuilt; docs/decisions/0033).
+                    conn.execute(f"ALTER TABLE {t} ADD COLUMN sort_key TEXT")
                 # A table a rebuild swapped in keeps its indexes under the build's names
                 # (SQLite cannot rename an index): look for them by column, not by name.
                 if sorted_table and not self._indexed(conn, t, "sort_key"):
@@ -263,6 +267,10 @@ class SQLiteReadStore(RebuildableStore):
                 "(id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)"
             )
             conn.execute(f"INSERT OR IGNORE INTO {tracking} (id, position) VALUES (1, 0)")
+
+    @staticmethod
+    def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+        return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
     @staticmethod
     def _indexed(conn: sqlite3.Connection, table: str, column: str) -> bool:
@@ -329,16 +337,21 @@ class SQLiteReadStore(RebuildableStore):
         return json.loads(row[0]) if row else None
 
     def page(self, table: str, tenant_id: str | None, after: str, below: str, limit: int) -> Docs:
-        t = checked(table)
+        rows = self._conn().execute(*self.page_statement(table, tenant_id, after, below, limit))
+        return [json.loads(doc) for (doc,) in rows]
+
+    @staticmethod
+    def page_statement(
+        table: str, tenant_id: str | None, after: str, below: str, limit: int
+    ) -> tuple[str, Sequence[object]]:
+        """The query `page` runs (tests read its plan)."""
         where = "sort_key > ? AND sort_key < ?"
         params: list[object] = [after, below]
         if tenant_id is not None:
             where += " AND tenant_id = ?"
             params.append(tenant_id)
-        rows = self._conn().execute(
-            f"SELECT doc FROM {t} WHERE {where} ORDER BY sort_key LIMIT ?", (*params, limit)
-        )
-        return [json.loads(doc) for (doc,) in rows]
+        sql = f"SELECT doc FROM {checked(table)} WHERE {where} ORDER BY sort_key LIMIT ?"
+        return sql, [*params, limit]
 
     def commit(self, name: str, expected: int, position: int, changes: Changes) -> None:
         conn = self._conn()
@@ -632,18 +645,26 @@ class PostgresReadStore(RebuildableStore):
         return dict(row[0]) if row else None
 
     def page(self, table: str, tenant_id: str | None, after: str, below: str, limit: int) -> Docs:
-        t = checked(table)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                *self.page_statement(table, tenant_id, after, below, limit)
+            ).fetchall()
+        return [dict(doc) for (doc,) in rows]
+
+    @staticmethod
+    def page_statement(
+        table: str, tenant_id: str | None, after: str, below: str, limit: int
+    ) -> tuple[str, Sequence[object]]:
+        """The query `page` runs (tests read its plan)."""
         where = 'sort_key COLLATE "C" > %s AND sort_key COLLATE "C" < %s'
         params: list[object] = [after, below]
         if tenant_id is not None:
             where += " AND tenant_id = %s"
             params.append(tenant_id)
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f'SELECT doc FROM {t} WHERE {where} ORDER BY sort_key COLLATE "C" LIMIT %s',
-                (*params, limit),
-            ).fetchall()
-        return [dict(doc) for (doc,) in rows]
+        sql = (
+            f'SELECT doc FROM {checked(table)} WHERE {where} ORDER BY sort_key COLLATE "C" LIMIT %s'
+        )
+        return sql, [*params, limit]
 
     def commit(self, name: str, expected: int, position: int, changes: Changes) -> None:
         tracking = checked(f"{name}_tracking")

@@ -135,6 +135,24 @@ def test_the_callers_notifications_come_newest_first_with_their_status(
     assert len(expo.sent_messages()) == 2
 
 
+def test_the_notifications_page_on_by_the_next_cursor_header(api: Api) -> None:
+    tenant, patient_id, headers = patient(api)
+    pushes = [
+        queue_notification(api.runtime, uuid.UUID(patient_id), uuid.UUID(tenant), title=f"n{i}")
+        for i in range(3)
+    ]
+    head = api.runtime.log.head()
+    first = api.client.get(f"{NOTIFICATIONS}?minPosition={head}&limit=2", headers=headers)
+    assert first.status_code == 200
+    cursor = first.headers["Next-Cursor"]
+    second = api.client.get(f"{NOTIFICATIONS}?limit=2&cursor={cursor}", headers=headers)
+    assert second.status_code == 200
+    assert "Next-Cursor" not in second.headers
+    listed = [r["id"] for r in [*first.json(), *second.json()]]
+    assert listed == [r["id"] for r in api.ok("GET", NOTIFICATIONS, headers)]
+    assert sorted(listed) == sorted(str(p) for p in pushes)
+
+
 def test_a_notification_that_reached_no_device_has_no_delivered_at(
     api_with_expo: tuple[Api, FakeExpo],
 ) -> None:

@@ -490,3 +490,19 @@ def test_creating_a_sorted_table_again_keeps_its_rows_and_their_order(
     again.commit(QUEUE, 1, 2, changes(put(DUE, "d0", A, due("d0", "0"))))
     assert ids(again.upto(DUE, "9", 10)) == ["d0", "d1", "d2"]
     assert ids(sorted_store.upto(DUE, "9", 10)) == ["d0", "d1", "d2"]
+
+
+def test_a_table_created_unsorted_and_later_declared_sorted_gets_its_indexed_column(
+    open_store: Opener,
+) -> None:
+    """A read model that starts sorting a table it already had (an upgrade): the column
+    and its index are added, old rows stay readable, rows written from then on are in
+    ranges (old rows enter them when the read model is rebuilt)."""
+    before = open_store()
+    before.create(QUEUE, (DUE,))
+    before.commit(QUEUE, 0, 1, changes(put(DUE, "old", A, due("old", "1"))))
+    after = open_store()
+    after.create(QUEUE, (DUE,), {DUE: "sortKey"})
+    after.commit(QUEUE, 1, 2, changes(put(DUE, "new", A, due("new", "2"))))
+    assert ids(after.page(DUE, None, "", "9", 10)) == ["new"]
+    assert after.get(DUE, "old") == due("old", "1")

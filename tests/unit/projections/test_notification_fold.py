@@ -12,7 +12,7 @@ from typing import Any
 
 from domain.notifications.application import PUSH, RECORDED_RECEIPT
 from domain.outbox.delivery import BACKOFF_SECONDS, LEASE_SECONDS, MAX_ATTEMPTS, Delivery
-from projections.notifications.evolve import evolve
+from projections.notifications.evolve import KEY, evolve, listing_key
 from projections.platform.store import Doc
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -78,7 +78,19 @@ def test_a_queued_push_is_a_row_of_its_recipient_with_status_queued() -> None:
         "attempts": 0,
         "retryAt": None,
         "lastError": None,
+        KEY: listing_key(str(PATIENT), T0, str(PUSH_ID)),
     }
+
+
+def test_a_recipients_listing_keys_sort_newest_first_then_by_id_descending() -> None:
+    a, b = "00000000-0000-4000-a000-00000000000a", "00000000-0000-4000-a000-00000000000b"
+    keys = [
+        listing_key(str(PATIENT), T0, a),
+        listing_key(str(PATIENT), T0 + timedelta(microseconds=1), a),
+        listing_key(str(PATIENT), T0, b),
+        listing_key(str(PATIENT), T0 + timedelta(days=400), b),
+    ]
+    assert sorted(keys) == [keys[3], keys[1], keys[2], keys[0]]
 
 
 def test_a_delivery_on_another_channel_makes_no_row() -> None:
