@@ -1,7 +1,18 @@
 """API benchmark (issue 8): read latency alone and beside 200 concurrent `?minPosition=`
-waits, and the server's memory during eight unauthenticated 200 MB POSTs.
+waits, and the server's memory during eight unauthenticated 200 MB POSTs; and P5 of issue
+14: a conversation's messages at a fixed rate.
 
     .venv/bin/python -m bench.api [--database-url postgresql://...] [--requests 2000]
+    .venv/bin/python -m bench.api --only p5 [--p5-rate 300] [--p5-seconds 60]
+
+P5: `GET /v1/conversations/{id}/messages` (a page of 50, mostly after a message id spread
+over the conversation) in an open loop at a fixed rate, on a conversation of 2,000
+messages, against `careloop serve` embedded (SQLite, its projections and workers in the
+process) and on PostgreSQL (`careloop serve` beside `careloop projections run`). Requests
+leave on a fixed timetable whatever the answers do, and each latency runs from the time
+its request was due, not from when it was sent, so a server that falls behind shows its
+queue (no coordinated omission). The reference is the same GET one at a time (closed
+loop): the service time without queueing.
 
 The processes are production's: `careloop serve` (API only) and, while the clinic is
 seeded, `careloop projections run`, on a schema of their own (removed at the end). The
@@ -20,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -48,6 +60,10 @@ FLOOD = 200 * MiB
 WAITERS = 200
 P99_FACTOR_TARGET = 2.0
 MEMORY_TARGET_MIB = 50.0
+P5_MESSAGES = 2_000
+P5_PAGE = 50
+P5_RATE = 300.0
+P5_P99_TARGET_MS = 25.0
 
 
 def free_port() -> int:
@@ -208,12 +224,249 @@ def memory_under_floods(pid: int, port: int) -> tuple[float, float]:
     return idle / 1024, peak / 1024
 
 
+# -- P5: a conversation's messages at a fixed rate ------------------------------------------
+
+
+def seed_conversation(base: str, messages: int) -> tuple[dict[str, str], str, list[str]]:
+    """A doctor and a patient, their direct conversation and `messages` chat messages in
+    it; returns (patient headers, conversation id, message ids oldest first)."""
+    admin = bearer(Role.PLATFORM_ADMIN, uuid.uuid4())
+    with httpx.Client(base_url=base, timeout=30) as c:
+        tenant = c.post("/v1/tenants", headers=admin, json={"name": "Bench P5"}).json()["id"]
+        staff = {
+            "type": "DOCTOR",
+            "firstName": "Maya",
+            "lastName": "Lind",
+            "email": f"maya.{uuid.uuid4().hex[:6]}@clinic.example",
+        }
+        doctor = c.post(f"/v1/tenants/{tenant}/staff", headers=admin, json=staff).json()["id"]
+        c.post(f"/v1/staff/{doctor}/approve", headers=admin)
+        doctor_h = bearer(Role.DOCTOR, uuid.UUID(doctor), uuid.UUID(tenant))
+        invite = {
+            "firstName": "Sam",
+            "lastName": "Carter",
+            "email": f"sam.{uuid.uuid4().hex[:6]}@patients.example",
+        }
+        invited = c.post("/v1/patients/invite", headers=doctor_h, json=invite).json()
+        patient_h = bearer(Role.PATIENT, uuid.UUID(invited["patientId"]), uuid.UUID(tenant))
+        [conversation] = c.get(
+            f"/v1/conversations?minPosition={invited['position']}", headers=patient_h
+        ).json()
+    conversation_id = conversation["id"]
+    path = f"/v1/conversations/{conversation_id}/messages"
+
+    async def post_all() -> int:
+        last = 0
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
+            async def poster(start: int) -> None:
+                nonlocal last
+                for i in range(start, messages, 8):
+                    sender = patient_h if i % 2 else doctor_h
+                    response = await client.post(path, headers=sender, json={"text": f"m{i}"})
+                    assert response.status_code == 201, response.text
+                    last = max(last, response.json()["position"])
+
+            await asyncio.gather(*(poster(start) for start in range(8)))
+        return last
+
+    head = asyncio.run(post_all())
+    ids: list[str] = []
+    with httpx.Client(base_url=base, timeout=30) as c:
+        query = f"?minPosition={head}&limit=200"
+        while True:
+            page = c.get(path + query, headers=patient_h)
+            assert page.status_code == 200, page.text
+            ids.extend(m["id"] for m in page.json())
+            if len(page.json()) < 200:
+                break
+            query = f"?limit=200&after={ids[-1]}"
+    assert len(ids) == messages, (len(ids), messages)
+    return patient_h, conversation_id, ids
+
+
+def p5_paths(conversation_id: str, ids: list[str]) -> list[str]:
+    """Pages of 50: one in ten the first page, the others after a message spread over the
+    conversation (always a full page)."""
+    path = f"/v1/conversations/{conversation_id}/messages?limit={P5_PAGE}"
+    paths = []
+    for i in range(997):  # a prime: the rotation visits the whole conversation
+        if i % 10 == 0:
+            paths.append(path)
+        else:
+            paths.append(f"{path}&after={ids[(i * 7919) % (len(ids) - P5_PAGE)]}")
+    return paths
+
+
+def closed_loop(base: str, paths: list[str], headers: dict[str, str]) -> list[float]:
+    """The GETs one at a time: each one's service time, with no queue."""
+    timings = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for path in paths:
+            started = time.perf_counter()
+            response = client.get(path, headers=headers)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.text
+    return timings
+
+
+async def open_loop(
+    base: str, paths: list[str], headers: dict[str, str], rate: float, seconds: float
+) -> tuple[list[float], int, float, float]:
+    """GETs sent on a fixed timetable (`rate` per second for `seconds`), each timed from
+    the moment it was due. Returns (latencies in ms, failed requests, the rate achieved,
+    the worst lateness of a send in ms: the load generator's own delay)."""
+    count = max(1, round(rate * seconds))
+    latencies: list[float] = []
+    failed = 0
+    worst_send = 0.0
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        loop = asyncio.get_running_loop()
+
+        async def one(i: int, due: float) -> None:
+            nonlocal failed
+            try:
+                response = await client.get(paths[i % len(paths)], headers=headers)
+                ok = response.status_code == 200 and len(response.json()) > 0
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append((loop.time() - due) * 1000)
+            else:
+                failed += 1
+
+        tasks = []
+        start = loop.time() + 0.05
+        for i in range(count):
+            due = start + i / rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            worst_send = max(worst_send, (loop.time() - due) * 1000)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        elapsed = loop.time() - start
+    return latencies, failed, count / elapsed, worst_send
+
+
+def p5_backend(
+    backend: str,
+    database_url: str,
+    messages: int,
+    rate: float,
+    seconds: float,
+    console: Console,
+) -> dict[str, float]:
+    """P5 on one backend, with its own server (and, on PostgreSQL, its own schema and
+    projection runner); the figures of `p5_row`."""
+    logs = Path(tempfile.mkdtemp(prefix=f"careloop-bench-p5-{backend}-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARELOOP_")}
+    env.update(CARELOOP_JWT_SECRET=SECRET)
+    schema = None
+    if backend == "embedded":
+        env.update(CARELOOP_DATA_DIR=str(logs / "data"))
+    else:
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        env.update(CARELOOP_DATABASE_URL=database_url, CARELOOP_DATABASE_SCHEMA=schema)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if schema is not None:
+            subprocess.run([CARELOOP, "db", "init"], env=env, check=True, capture_output=True)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(process(["serve", "--port", str(port)], env, logs / "serve.log"))
+            wait_healthy(base)
+            if schema is not None:
+                stack.enter_context(process(["projections", "run"], env, logs / "projections.log"))
+            started = time.monotonic()
+            headers, conversation_id, ids = seed_conversation(base, messages)
+            console.log(
+                f"P5 {backend}: {len(ids):,} messages posted and listed in "
+                f"{time.monotonic() - started:.1f} s"
+            )
+            paths = p5_paths(conversation_id, ids)
+            alone = closed_loop(base, paths[:300], headers)  # also a warm-up
+            asyncio.run(open_loop(base, paths, headers, rate, min(2.0, seconds)))  # warm-up
+            latencies, failed, achieved, worst_send = asyncio.run(
+                open_loop(base, paths, headers, rate, seconds)
+            )
+    finally:
+        if schema is not None:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
+    figures = {
+        "p50": percentile(latencies, 50) if latencies else float("inf"),
+        "p99": percentile(latencies, 99) if latencies else float("inf"),
+        "max": max(latencies, default=float("inf")),
+        "requests": float(len(latencies) + failed),
+        "failed": float(failed),
+        "achieved": achieved,
+        "worst_send": worst_send,
+        "alone_p50": percentile(alone, 50),
+        "alone_p99": percentile(alone, 99),
+    }
+    console.log(
+        f"P5 {backend}: p50 {figures['p50']:.1f} ms p99 {figures['p99']:.1f} ms "
+        f"max {figures['max']:.1f} ms, {failed} failed, {achieved:.0f} req/s achieved"
+    )
+    return figures
+
+
+def p5_row(table: Table, backend: str, messages: int, rate: float, f: dict[str, float]) -> None:
+    met = f["p99"] <= P5_P99_TARGET_MS and f["failed"] == 0
+    where = "embedded (SQLite)" if backend == "embedded" else "PostgreSQL"
+    table.add_row(
+        f"P5 GET /v1/conversations/{{id}}/messages, {messages:,} messages, "
+        f"{rate:g} req/s open loop, {where}: p50 / p99",
+        f"{f['p50']:.1f} / {f['p99']:.1f} ms",
+        f"p99 <= {P5_P99_TARGET_MS:g} ms",
+        ("met" if met else "MISSED")
+        + (f" ({f['failed']:.0f} of {f['requests']:,.0f} failed)" if f["failed"] else ""),
+        f"one at a time: p50 {f['alone_p50']:.1f} / p99 {f['alone_p99']:.1f} ms; "
+        f"{f['requests']:,.0f} requests at {f['achieved']:.0f}/s, max {f['max']:.0f} ms, "
+        f"sends up to {f['worst_send']:.1f} ms late",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--only", choices=("all", "waits", "p5"), default="all", help="which measures to run"
+    )
+    parser.add_argument("--p5-rate", type=float, default=P5_RATE, help="P5 requests per second")
+    parser.add_argument("--p5-seconds", type=float, default=60.0, help="P5 measured seconds")
+    parser.add_argument(
+        "--p5-backends", default="embedded,postgresql", help="P5 backends, comma-separated"
+    )
+    parser.add_argument(
+        "--p5-messages", type=int, default=P5_MESSAGES, help="messages in the conversation"
+    )
     args = parser.parse_args(argv)
     console = Console(width=max(Console().width, 150))  # a wide table, even in a pipe
+    table = Table(title="CareLoop API benchmark", title_justify="left")
+    for column in ("measure", "figure", "target", "verdict", "reference"):
+        table.add_column(column)
+    if args.only in ("all", "waits"):
+        waits_and_memory(args, console, table)
+    if args.only in ("all", "p5"):
+        for backend in args.p5_backends.split(","):
+            if backend not in ("embedded", "postgresql"):
+                parser.error(f"unknown P5 backend {backend!r}")
+            figures = p5_backend(
+                backend, args.database_url, args.p5_messages, args.p5_rate, args.p5_seconds, console
+            )
+            p5_row(table, backend, args.p5_messages, args.p5_rate, figures)
+    console.print(table)
+    return 0
+
+
+def waits_and_memory(args: argparse.Namespace, console: Console, table: Table) -> None:
+    """Issue 8's measures: a GET alone and beside 200 waits, memory under floods."""
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     logs = Path(tempfile.mkdtemp(prefix="careloop-bench-api-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARELOOP_")}
@@ -266,9 +519,6 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(args.database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
     ratio = percentile(beside, 99) / percentile(alone, 99)
-    table = Table(title="CareLoop API benchmark", title_justify="left")
-    for column in ("measure", "figure", "target", "verdict", "reference"):
-        table.add_column(column)
     table.add_row(
         f"GET /v1/workouts/{{id}} alone, p50 / p99 ({args.requests:,} requests)",
         f"{percentile(alone, 50):.1f} / {percentile(alone, 99):.1f} ms",
@@ -290,8 +540,6 @@ def main(argv: list[str] | None = None) -> int:
         "met" if peak - idle <= MEMORY_TARGET_MIB else "MISSED",
         f"idle {idle:.0f} MiB, peak {peak:.0f} MiB",
     )
-    console.print(table)
-    return 0
 
 
 if __name__ == "__main__":
