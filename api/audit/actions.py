@@ -76,6 +76,7 @@ ACTIONS: dict[str, Action] = {
     # Operations
     "list_projections": _a("projections.read", "platform"),
     "rebuild_projection": _a("projection_rebuild_requested", "projection", "name"),
+    "compare_what_if": _a("projection_what_if.read", "projection", "name"),
     "list_deliveries": _a("deliveries.read", "tenant"),
     "redeliver": _a("delivery_redelivered", "delivery", "deliveryId"),
     # Exercises and treatment plans

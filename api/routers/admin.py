@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,9 +12,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import RuntimeDep, require
 from api.errors import ProblemError
 from api.openapi import errors
-from api.schemas.operations import Health, ProjectionStatus, RebuildStarted
+from api.schemas.operations import (
+    Health,
+    ProjectionStatus,
+    RebuildStarted,
+    WhatIf,
+    WhatIfComparison,
+)
 from domain.shared.context import Actor, Role
-from projections.platform.rebuild import Progress, RebuildRunningError, UnknownProjectionError
+from projections.platform.projection import UnknownParameterError
+from projections.platform.rebuild import (
+    Progress,
+    RebuildRunningError,
+    ScratchNameError,
+    UnknownProjectionError,
+)
 
 router = APIRouter(tags=["operations"])
 
@@ -56,18 +69,29 @@ def projection_rows(runtime: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def start_rebuild(runtime: Any, name: str) -> dict[str, Any]:
-    """Record a blue/green rebuild of read model `name`; the process that runs the
-    projections drives it. Raises the API's 404 and 409 problems."""
+def start_rebuild(runtime: Any, name: str, what_if: WhatIf | None = None) -> dict[str, Any]:
+    """Record a blue/green rebuild of read model `name`, or a what-if rebuild of it into a
+    scratch copy; the process that runs the projections drives it. Raises the API's 404,
+    409 and 422 problems."""
+    into = what_if.into if what_if else None
+    params = {
+        k: str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in (what_if.parameters.items() if what_if else ())
+    }
     try:
-        runtime.rebuilds.start(name)
+        runtime.rebuilds.start(name, into, params)
     except UnknownProjectionError:
         raise ProblemError(404, f"There is no read model named {name!r}.") from None
     except RebuildRunningError:
         raise ProblemError(
-            409, f"A rebuild of {name} is running already.", slug="rebuild-running"
+            409, f"A rebuild of {into or name} is running already.", slug="rebuild-running"
         ) from None
-    return {"name": name, "status": "rebuilding"}
+    except (UnknownParameterError, ScratchNameError, ValueError) as e:
+        raise ProblemError(422, str(e), slug="invalid-input") from None
+    started: dict[str, Any] = {"name": name, "status": "rebuilding"}
+    if into is not None:
+        started["into"] = into
+    return started
 
 
 @router.get("/v1/admin/projections", response_model=list[ProjectionStatus])
@@ -83,14 +107,61 @@ def list_projections(_: Admin, runtime: RuntimeDep) -> list[dict[str, Any]]:
     response_model=RebuildStarted,
     responses=errors(
         (404, "There is no read model of that name."),
-        (409, "A rebuild of that read model is running already."),
+        (409, "A rebuild of that read model (or that scratch copy) is running already."),
+        (
+            422,
+            "A what-if with an unknown parameter, a value of the wrong kind, or an unfit "
+            "scratch name.",
+        ),
     ),
 )
-def rebuild_projection(name: str, _: PlatformAdmin, runtime: RuntimeDep) -> dict[str, Any]:
+def rebuild_projection(
+    name: str, _: PlatformAdmin, runtime: RuntimeDep, body: WhatIf | None = None
+) -> dict[str, Any]:
     """Refold the read model from position 0 into new tables beside the live ones, which
     keep answering and following the log; when the new tables have caught up they replace
-    the live ones in one transaction. Progress: `GET /v1/admin/projections`."""
-    return start_rebuild(runtime, name)
+    the live ones in one transaction. Progress: `GET /v1/admin/projections`.
+
+    With a body, a what-if rebuild instead: a scratch copy folded under changed
+    parameters, never swapped in; compare it with `GET .../what-if/{into}`."""
+    return start_rebuild(runtime, name, body)
+
+
+@router.get(
+    "/v1/admin/projections/{name}/what-if/{into}",
+    response_model=WhatIfComparison,
+    responses=errors((404, "No such read model, or no what-if rebuild of it by that name.")),
+)
+def compare_what_if(
+    name: str,
+    into: str,
+    _: PlatformAdmin,
+    runtime: RuntimeDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """A what-if rebuild against the live read model: each figure the read model declares
+    (e.g. `flagged_workouts`, the finalized workouts that get a summary card), live and
+    what-if, counting rows whose time falls in [`since`, `until`) when given."""
+    record = runtime.rebuilds.record(into)
+    if record is None or record["projection"] != name or record["swap"]:
+        raise ProblemError(404, f"There is no what-if rebuild of {name} named {into!r}.")
+    progress = runtime.rebuilds.progress(into)
+    assert progress is not None
+    figures = runtime.rebuilds.compare(
+        name, into, since.isoformat() if since else None, until.isoformat() if until else None
+    )
+    return {
+        "name": name,
+        "into": into,
+        "parameters": record["params"],
+        "status": progress.status,
+        "position": progress.position,
+        "figures": [
+            {"figure": f, "help": h, "live": live, "whatIf": w, "difference": w - live}
+            for f, h, live, w in figures
+        ],
+    }
 
 
 @router.get(

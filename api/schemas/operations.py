@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from api.schemas.people import CamelOut, omitted_if_none
+from api.schemas.people import CamelModel, CamelOut, omitted_if_none
 
 
 class RebuildProgress(CamelOut):
@@ -29,9 +29,44 @@ class ProjectionStatus(CamelOut):
     rebuild: RebuildProgress | None = omitted_if_none("Present while `status` is `rebuilding`.")
 
 
+class WhatIf(CamelModel):
+    """A what-if rebuild: fold a scratch copy of the read model under changed parameters,
+    beside the live one, never swapped in."""
+
+    into: str = Field(
+        description="The scratch copy's name: 1-20 lowercase letters, digits and `_`, "
+        "starting with a letter. A later what-if into the same name replaces it."
+    )
+    parameters: dict[str, StrictStr | StrictInt | StrictFloat | StrictBool] = Field(
+        default_factory=dict,
+        description="Fold parameters changed from their defaults, e.g. "
+        '`{"high_pain": 6}` for `workout_session`.',
+    )
+
+
 class RebuildStarted(CamelOut):
     name: str
     status: Literal["rebuilding"]
+    into: str | None = omitted_if_none("The scratch copy, for a what-if rebuild.")
+
+
+class WhatIfFigure(CamelOut):
+    figure: str
+    help: str
+    live: int
+    what_if: int
+    difference: int
+
+
+class WhatIfComparison(CamelOut):
+    name: str
+    into: str
+    parameters: dict[str, Any]
+    status: Literal["rebuilding", "done"]
+    position: int = Field(description="The log position the scratch copy has folded.")
+    figures: list[WhatIfFigure] = Field(
+        description="Each figure the read model declares, then its tables' row counts."
+    )
 
 
 class Check(BaseModel):

@@ -295,6 +295,7 @@ def test_an_erasure_leaves_one_entry_whoever_asks(world: World) -> None:
 
 
 COVERED_ELSEWHERE_HERE = {
+    "/v1/admin/projections/{name}/what-if/{into}",  # test_rebuild_api
     "/v1/patients/{patientId}/erase",
     "/v1/treatment-plans/{planId}/publish",
     "/v1/treatment-plans/{planId}/promote",
