@@ -8,13 +8,16 @@ ProjectionRunner commits once per event; batching is what makes catch-up fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+from eventsourcing.persistence import Notification
 
 from domain.shared.eventlog import EventLog
 from projections.platform.projection import Batch, Projection
@@ -54,8 +57,11 @@ class ProjectionRunner:
         # Catching up from far behind reads bigger pages: fewer round trips and commits
         # (measured 21.8k -> 24.3k events/s over 100k events, docs/performance.md).
         self.catch_up_batch_size = max(batch_size, CATCH_UP_BATCH_SIZE)
-        # One long-lived thread commits batch N while batch N+1 is read (see catch_up).
+        # Long-lived threads for catch_up: one commits batch N while the main thread
+        # decodes and folds batch N+1, and one reads page N+2 meanwhile (database I/O,
+        # which releases the GIL: the database works on the other core).
         self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{projection.name}")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"read-{projection.name}")
         store.create(projection.name, projection.tables, projection.sorted_by)
 
     @property
@@ -65,15 +71,23 @@ class ProjectionRunner:
     def status(self) -> Status:
         return Status(self.name, self.store.position(self.name), self.log.head())
 
+    def _read(self, start: int, head: int, size: int) -> tuple[int, Sequence[Notification]]:
+        """The next page of our notifications after `start`, and where it ends."""
+        notifications = self.log.read(start, size, stop=head, topics=self.topics)
+        # A short page means nothing of ours lies between its end and the head.
+        end = notifications[-1].id if len(notifications) == size else head
+        return end, notifications
+
+    def _decode(self, notifications: Sequence[Notification]) -> list[tuple[int, Any]]:
+        decode = self.log.decode
+        return [(n.id, decode(n)) for n in notifications]
+
     def _page(
         self, start: int, head: int, size: int | None = None
     ) -> tuple[int, list[tuple[int, Any]]]:
         """The next page of our events after `start`, decoded, and where it ends."""
-        size = size or self.batch_size
-        notifications = self.log.read(start, size, stop=head, topics=self.topics)
-        # A short page means nothing of ours lies between its end and the head.
-        end = notifications[-1].id if len(notifications) == size else head
-        return end, [(n.id, self.log.decode(n)) for n in notifications]
+        end, notifications = self._read(start, head, size or self.batch_size)
+        return end, self._decode(notifications)
 
     def _fold(self, events: list[tuple[int, Any]]) -> Batch:
         batch = Batch(self.store)
@@ -100,15 +114,23 @@ class ProjectionRunner:
         """Run batches until the head seen at the start is reached (or `stop` is set);
         `progress(position, head)` is told after each page.
 
-        Reading and decoding the next page overlaps the commit of the previous batch (in
-        a second thread); folding waits for that commit, so every fold sees committed
-        rows, exactly as one batch at a time would."""
+        Three stages overlap: a reader thread reads page N+2 from the database while this
+        thread decodes and folds page N+1 and a committer thread commits batch N. Folding
+        waits for the previous commit, so every fold sees committed rows, exactly as one
+        batch at a time would."""
         head = self.log.head()
         position = start = self.store.position(self.name)
+        size = self.catch_up_batch_size
         pending: Future[None] | None = None
+        page: Future[tuple[int, Sequence[Notification]]] | None = None
         try:
-            while position < head and not (stop is not None and stop.is_set()):
-                end, events = self._page(position, head, self.catch_up_batch_size)
+            if position < head:
+                page = self._reader.submit(self._read, position, head, size)
+            while page is not None and not (stop is not None and stop.is_set()):
+                end, notifications = page.result()
+                # Read the page after this one while this one is decoded and folded.
+                page = self._reader.submit(self._read, end, head, size) if end < head else None
+                events = self._decode(notifications)
                 if pending is not None:
                     pending.result()
                     pending = None
@@ -123,6 +145,9 @@ class ProjectionRunner:
                     progress(position, head)
                 position = end
         finally:
+            if page is not None:
+                with contextlib.suppress(Exception):  # a page read ahead, not wanted now
+                    page.result()
             if pending is not None:
                 pending.result()
         if progress is not None:
@@ -149,6 +174,7 @@ class ProjectionRunner:
 
     def close(self) -> None:
         self._committer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
 
     def run_forever(
         self, wake: threading.Event, stop: threading.Event, poll_seconds: float = 1.0
