@@ -5,6 +5,7 @@ Run from the repository root (docs/performance.md explains every figure):
     .venv/bin/python -m bench.store             # full run, a few minutes
     .venv/bin/python -m bench.store --quick     # smoke run, under a minute
     .venv/bin/python -m bench.store --quick --commands-only --seconds 0.3   # ~15 s smoke
+    .venv/bin/python -m bench.store --catch-up-only              # P2 alone, both backends
     .venv/bin/python bench/store.py --database-url postgresql://postgres@host/db
 
 Every run works in its own fresh schema (`bench_<random>`) and drops it at the end.
@@ -13,6 +14,12 @@ Issue 14's append targets are reported from the same run as their references: P1
 commands/s through the application layer at 32 writers, >= 2.5x bare eventsourcing; P1a,
 the same at 1 writer, >= 1.2x bare. CareLoop runs with group commit (the default,
 docs/decisions/0031-group-commit.md) and, as a reference, with it off.
+
+P2, projection catch-up from 0 over `--events` (100,000) events, >= 50,000 events/s and
+>= 0.35x the bulk-load floor of the same run, is reported for two real read models (the
+directory, and the workout session viewer with its sealed notes) on PostgreSQL (floor:
+COPY) and SQLite (floor: executemany in one transaction); see "projection catch-up (P2)"
+below and docs/decisions/0034-catch-up-speed.md.
 """
 
 from __future__ import annotations
@@ -25,10 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import itertools
+import json
 import os
 import platform
 import secrets
+import sqlite3
 import statistics
+import tempfile
 import threading
 import time
 import uuid
@@ -59,27 +69,33 @@ from bootstrap.runtime import create_schema, postgres_env
 from bootstrap.settings import Settings
 from domain.people.application import People
 from domain.people.flags import DEFAULT_FLAGS
-from domain.people.staff import StaffType
+from domain.people.patient import Patient
+from domain.people.staff import Staff, StaffType
 from domain.people.tenant import Tenant
+from domain.privacy.keys import KeyStore, PostgresKeyStore, SQLiteKeyStore
+from domain.privacy.personal import PersonalText, PersonalTextTranscoding, Sealer, sealed_json
 from domain.shared.clock import RandomIds, SystemClock
 from domain.shared.commands import CommandBus
 from domain.shared.context import Actor, CommandContext, Role
 from domain.shared.eventlog import EventLog, build_metadata
 from domain.shared.unit_of_work import UnitOfWork
-from projections.directory.projection import STAFF, DirectoryProjection
-from projections.platform.runner import ProjectionRunner
-from projections.platform.store import PostgresReadStore
+from domain.workouts.workout import Workout
+from projections.directory.projection import DirectoryProjection
+from projections.platform.projection import Projection
+from projections.platform.runner import CATCH_UP_BATCH_SIZE, ProjectionRunner
+from projections.platform.store import FoldStore, PostgresReadStore, SQLiteReadStore
 from projections.platform.wakeup import WakeHub
+from projections.workouts.projection import WorkoutSessionProjection
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 MAX_WRITERS = 32
 # Issue 14: CareLoop commands/s over bare eventsourcing's, per number of writers.
 COMMAND_TARGETS: dict[int, tuple[str, float]] = {MAX_WRITERS: ("P1", 2.5), 1: ("P1a", 1.2)}
-CATCH_UP_TARGET = 25_000.0
+# Issue 14, P2: catch-up from 0 over the log, events/s, and its share of the bulk-load floor.
+CATCH_UP_TARGET = 50_000.0
+CATCH_UP_FLOOR_SHARE = 0.35
 APPEND_BATCH = 500
 FLOOR_BATCH = 500
-LARGE_BATCH = 2000  # a reference: CARELOOP_PROJECTION_BATCH_SIZE=2000
-CATCH_UP_KEYS = ("read", "decode", "catch_up", "catch_up_large")
 
 Op = Callable[[], None]
 WriterFactory = Callable[[int], AbstractContextManager[Op]]
@@ -99,6 +115,7 @@ class Config:
     warmup: float
     events: int
     commands_only: bool = False
+    catch_up_only: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -409,7 +426,36 @@ def cmd_summary(samples: Samples, writers: int, n: int) -> str:
     return ", ".join(f"{key} {samples[f'{key}@{writers}'][n]:,.0f}/s" for key in SYSTEMS)
 
 
-# -- projection catch-up --------------------------------------------------------------
+# -- projection catch-up (P2) ----------------------------------------------------------
+#
+# One log per backend of `cfg.events` events, as CareLoop's commands write them (the same
+# aggregates, sealed personal text, metadata; saved through `EventLog.record`, APPEND_BATCH
+# events a unit, without the commands' checks): STAFF_SHARE Staff registrations, as many
+# patient invitations (first name, last name and email sealed with the patient's key),
+# the rest workouts of 4 events (started, an exercise recorded, finalized, a therapist's
+# note sealed with the patient's key). P2 is measured on two real read models:
+# - the directory (`DirectoryProjection`): staff rows, and patient rows holding sealed
+#   text; it folds the registrations and invitations;
+# - the session viewer (`WorkoutSessionProjection`): workouts with their sealed notes,
+#   and the doctors' names; it folds the registrations and every workout event.
+# Each catch-up runs from 0 into new, empty tables; its rate is the log's events over its
+# time (the issue's "from 0 over 100,000 events"), the events it folds beside it. The
+# floor is a bulk load of as many rows shaped like read-model rows (PostgreSQL: COPY, one
+# transaction; SQLite: executemany, one transaction), in the same run.
+
+STAFF_SHARE = 0.2
+WORKOUT_EVENTS = 4
+SEED_MASTER = bytes(range(32))  # the bench's own master key: a throwaway key store
+
+
+@dataclass
+class CatchUpLog:
+    backend: str  # "postgresql" or "sqlite"
+    log: EventLog
+    store: FoldStore
+    keys: KeyStore
+    floor: Callable[[list[tuple[str, str | None, str]]], dict[str, float]]
+    drop: Callable[[Projection], None]
 
 
 def register_many(
@@ -428,8 +474,8 @@ def register_many(
 
 
 def seed_staff(bus: CommandBus, count: int) -> float:
-    """One tenant, then `count` Staff registrations, APPEND_BATCH per command.
-    Returns events appended per second."""
+    """One tenant, then `count` Staff registrations, APPEND_BATCH per command, through
+    the commands (bench/rebuild.py's log). Returns events appended per second."""
     people = People()
     ctx = CommandContext(actor=ADMIN, causation_id="bench-seed")
     started = time.perf_counter()
@@ -440,6 +486,74 @@ def seed_staff(bus: CommandBus, count: int) -> float:
         size = min(APPEND_BATCH, count - start)
         bus.run(ctx, partial(register_many, people, tenant_id, start, size))
     return (count + 1) / (time.perf_counter() - started)
+
+
+def seed_mixed(log: EventLog, count: int) -> float:
+    """`count` events (see above), APPEND_BATCH per unit. Returns events appended per second."""
+    ctx = CommandContext(actor=ADMIN, causation_id="bench-seed")
+    tenant, now = uuid.uuid4(), datetime.now(UTC)
+    staff = int(count * STAFF_SHARE)
+    patients = staff
+    workouts = (count - staff - patients) // WORKOUT_EVENTS
+    doctors: list[uuid.UUID] = []
+    patient_ids: list[uuid.UUID] = []
+    pending: list[Any] = []
+    written = 0
+    started = time.perf_counter()
+
+    def flush(force: bool = False) -> None:
+        nonlocal written
+        size = sum(len(a.pending_events) for a in pending)
+        if pending and (force or size >= APPEND_BATCH):
+            log.record(pending, ctx, now)
+            written += size
+            pending.clear()
+
+    for k in range(staff):
+        doctor = Staff(
+            id=uuid.uuid4(),
+            tenant_id=tenant,
+            staff_type=StaffType.DOCTOR.value,
+            first_name=f"First{k}",
+            last_name=f"Last{k}",
+            email=f"staff{k}@clinic.example",
+            timestamp=now,
+        )
+        doctors.append(doctor.id)
+        pending.append(doctor)
+        flush()
+    for k in range(patients):
+        pid = uuid.uuid4()
+        patient_ids.append(pid)
+        pending.append(
+            Patient(
+                id=pid,
+                tenant_id=tenant,
+                first_name=PersonalText(pid, f"Pat{k}"),
+                last_name=PersonalText(pid, f"Ient{k}"),
+                email=PersonalText(pid, f"patient{k}@mail.example"),
+                timezone="Europe/Berlin",
+                invited_by=doctors[k % len(doctors)],
+                timestamp=now,
+            )
+        )
+        flush()
+    for k in range(workouts):
+        pid = patient_ids[k % len(patient_ids)]
+        workout = Workout.start(
+            uuid.uuid4(),
+            tenant,
+            pid,
+            [{"exerciseId": "squat", "name": "Squat", "prescribed": {"sets": 3}}],
+            now,
+        )
+        workout.record("squat", {"sets": 3}, 4 + k % 6, 5, None, now)
+        workout.finalize(now)
+        workout.save_note("squat", doctors[k % len(doctors)], f"Good form, keep it up {k}", now)
+        pending.append(workout)
+        flush()
+    flush(force=True)
+    return written / (time.perf_counter() - started)
 
 
 def read_log(log: EventLog, head: int, topics: Sequence[str], decode: bool) -> float:
@@ -506,84 +620,197 @@ def time_floor(
     return len(rows) / (time.perf_counter() - started)
 
 
-def drop_read_model(cfg: Config, projection: DirectoryProjection) -> None:
+def postgres_floor(cfg: Config, rows: list[tuple[str, str | None, str]]) -> dict[str, float]:
     with connect(cfg.database_url) as conn:
-        for table in (*projection.tables, f"{projection.name}_tracking"):
-            conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(cfg.schema, table))
+        return {
+            key: time_floor(conn, cfg.schema, f"floor_{key}", rows, write)
+            for key, write in (("executemany", insert_executemany), ("copy", insert_copy))
+        }
+
+
+def sqlite_floor(path: Path, rows: list[tuple[str, str | None, str]]) -> dict[str, float]:
+    """SQLite's bulk load: executemany in one transaction, into a table like a read
+    model's (SQLiteReadStore), after a warm-up on 1,000 rows."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS floor (id TEXT PRIMARY KEY, tenant_id TEXT, doc TEXT)"
+        )
+        conn.execute("CREATE INDEX IF NOT EXISTS floor_tenant ON floor (tenant_id)")
+        insert = "INSERT INTO floor (id, tenant_id, doc) VALUES (?, ?, ?)"
+        for warm_up in (True, False):
+            conn.execute("DELETE FROM floor")
+            part = rows[:1000] if warm_up else rows
+            started = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.executemany(insert, part)
+            conn.execute("COMMIT")
+            rate = len(part) / (time.perf_counter() - started)
+        return {"copy": rate}
+    finally:
+        conn.close()
+
+
+def floor_rows(store: FoldStore, tables: Sequence[str], count: int) -> list[Any]:
+    """`count` rows as the catch-ups wrote them (their tables' documents, as stored),
+    repeated under new ids when there are fewer."""
+    docs: list[tuple[str, str | None, str]] = []
+    for table in tables:
+        for doc in store.list(table, None):
+            text = json.dumps(doc, separators=(",", ":"), default=sealed_json)
+            docs.append((str(doc.get("id", len(docs))), doc.get("tenantId"), text))
+    if not docs:
+        raise RuntimeError("no rows to load for the floor")
+    return [
+        (f"{docs[k % len(docs)][0]}-{k}", docs[k % len(docs)][1], docs[k % len(docs)][2])
+        for k in range(count)
+    ]
+
+
+@contextmanager
+def catch_up_log(cfg: Config, backend: str) -> Iterator[CatchUpLog]:
+    """An event log, a read store and a key store on `backend`, wired as the runtime
+    wires them (bootstrap/runtime.py): personal text sealed with per-patient keys."""
+    with ExitStack() as stack:
+        if backend == "postgresql":
+            log = EventLog(env=postgres_env(cfg.settings, create_tables=True))
+            # The command figures appended tenants to this log: start it again from 1.
+            with connect(cfg.database_url) as conn:
+                conn.execute(
+                    sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+                        sql.Identifier(cfg.schema, "careloop_events")
+                    )
+                )
+            pg_store = PostgresReadStore(cfg.database_url, cfg.schema)
+            keys: KeyStore = PostgresKeyStore(
+                cfg.database_url, cfg.schema, SEED_MASTER, create_tables=True
             )
+            store: FoldStore = pg_store
+
+            def drop(projection: Projection) -> None:
+                with connect(cfg.database_url) as conn:
+                    for table in (*projection.tables, f"{projection.name}_tracking"):
+                        conn.execute(
+                            sql.SQL("DROP TABLE IF EXISTS {}").format(
+                                sql.Identifier(cfg.schema, table)
+                            )
+                        )
+
+            floor: Callable[[list[Any]], dict[str, float]] = partial(postgres_floor, cfg)
+            closers = [pg_store.close, keys.close, log.close]
+        else:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+            log = EventLog(
+                env={
+                    "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                    "SQLITE_DBNAME": str(root / "events.sqlite3"),
+                    "SQLITE_LOCK_TIMEOUT": "10",
+                }
+            )
+            sqlite_store = SQLiteReadStore(root / "readmodels.sqlite3")
+            keys = SQLiteKeyStore(root / "keys.sqlite3", SEED_MASTER)
+            store = sqlite_store
+
+            def drop(projection: Projection) -> None:
+                conn = sqlite3.connect(root / "readmodels.sqlite3", isolation_level=None)
+                try:
+                    for table in (*projection.tables, f"{projection.name}_tracking"):
+                        conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+                finally:
+                    conn.close()
+
+            floor = partial(sqlite_floor, root / "floor.sqlite3")
+            closers = [sqlite_store.close, keys.close, log.close]
+        keys.check_master()
+        transcoder = log.mapper.transcoder
+        assert isinstance(transcoder, JSONTranscoder)
+        transcoder.register(PersonalTextTranscoding(Sealer(keys)))
+        try:
+            yield CatchUpLog(backend, log, store, keys, floor, drop)
+        finally:
+            for close in closers:
+                with suppress(Exception):
+                    close()
 
 
-def time_catch_up(
-    cfg: Config, log: EventLog, store: PostgresReadStore, head: int, batch_size: int
-) -> float:
+CATCH_UP_PROJECTIONS: dict[str, Callable[[], Projection]] = {
+    "directory": DirectoryProjection,
+    "workout_session": WorkoutSessionProjection,
+}
+
+
+def time_catch_up(bench: CatchUpLog, make: Callable[[], Projection], head: int) -> float:
     """Events per second of one catch-up from position 0 into new, empty tables."""
-    projection = DirectoryProjection()
-    drop_read_model(cfg, projection)
-    ProjectionRunner(projection, log, store).run_batch(head=min(head, 2 * APPEND_BATCH))
-    drop_read_model(cfg, projection)  # warmed up: start again from nothing
-    runner = ProjectionRunner(projection, log, store, batch_size)
-    started = time.perf_counter()
-    runner.catch_up()
-    rate = head / (time.perf_counter() - started)
-    status = runner.status()
-    with connect(cfg.database_url) as conn:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(cfg.schema, STAFF))
-        ).fetchone()
-    if status.position != head or row is None or row[0] != cfg.events:
-        raise RuntimeError(f"catch-up incomplete: {status}, {row} rows")
+    projection = make()
+    bench.drop(projection)
+    ProjectionRunner(projection, bench.log, bench.store).run_batch(head=min(head, 2_000))
+    bench.drop(projection)  # warmed up: start again from nothing
+    runner = ProjectionRunner(projection, bench.log, bench.store, CATCH_UP_BATCH_SIZE)
+    try:
+        started = time.perf_counter()
+        runner.catch_up()
+        rate = head / (time.perf_counter() - started)
+    finally:
+        runner.close()
+    if runner.status().position != head:
+        raise RuntimeError(f"catch-up incomplete: {runner.status()}")
     return rate
+
+
+def folded(log: EventLog, head: int, topics: Sequence[str]) -> int:
+    count, after = 0, 0
+    while after < head:
+        page = log.read(after, 10_000, stop=head, topics=topics)
+        if not page:
+            break
+        count += len(page)
+        after = page[-1].id
+    return count
 
 
 def bench_catch_up(cfg: Config, console: Console) -> Samples:
     samples: Samples = {}
-    with connect(cfg.database_url) as conn:
-        # The command figures appended tenants to this log: start it again from 1.
-        conn.execute(
-            sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
-                sql.Identifier(cfg.schema, "careloop_events")
-            )
-        )
-    log = EventLog(env=postgres_env(cfg.settings, create_tables=True))  # the runtime's pool
-    store = PostgresReadStore(cfg.database_url, cfg.schema)
-    try:
-        samples["append"] = [seed_staff(CommandBus(log, SystemClock(), RandomIds()), cfg.events)]
-        head = log.head()
-        console.log(f"seeded {head:,} events at {samples['append'][0]:,.0f} events/s")
-        topics = DirectoryProjection().topics()
-        batch_size = cfg.settings.projection_batch_size  # what the runtime uses
-        checkpoint(cfg)
-        # The first scan after a bulk insert also writes every page (hint bits): untimed.
-        read_log(log, head, topics, decode=False)
-        for n in range(cfg.rounds):
-            samples.setdefault("read", []).append(read_log(log, head, topics, decode=False))
-            samples.setdefault("decode", []).append(read_log(log, head, topics, decode=True))
-            for key, size in (("catch_up", batch_size), ("catch_up_large", LARGE_BATCH)):
-                samples.setdefault(key, []).append(time_catch_up(cfg, log, store, head, size))
+    for backend in ("postgresql", "sqlite"):
+        with catch_up_log(cfg, backend) as bench:
+            samples[f"{backend}:append"] = [seed_mixed(bench.log, cfg.events)]
+            head = bench.log.head()
+            samples[f"{backend}:events"] = [float(head)]
             console.log(
-                f"catch-up round {n + 1}: "
-                + ", ".join(f"{k} {samples[k][n]:,.0f}/s" for k in CATCH_UP_KEYS)
+                f"{backend}: seeded {head:,} events at "
+                f"{samples[f'{backend}:append'][0]:,.0f} events/s"
             )
-        with connect(cfg.database_url) as conn:
-            rows = conn.execute(
-                sql.SQL("SELECT id, tenant_id, doc::text FROM {} ORDER BY id").format(
-                    sql.Identifier(cfg.schema, STAFF)
-                )
-            ).fetchall()
+            if backend == "postgresql":
+                checkpoint(cfg)
+            topics = sorted({t for make in CATCH_UP_PROJECTIONS.values() for t in make().topics()})
+            # The first scan after a bulk insert also writes every page (hint bits): untimed.
+            read_log(bench.log, head, topics, decode=False)
+            for name, make in CATCH_UP_PROJECTIONS.items():
+                samples[f"{backend}:{name}:folded"] = [
+                    float(folded(bench.log, head, make().topics()))
+                ]
+            tables = [t for make in CATCH_UP_PROJECTIONS.values() for t in make().tables]
             for n in range(cfg.rounds):
-                for key, write in (("executemany", insert_executemany), ("copy", insert_copy)):
-                    rate = time_floor(conn, cfg.schema, f"floor_{key}", rows, write)
-                    samples.setdefault(key, []).append(rate)
-                console.log(
-                    f"floor round {n + 1}: executemany {samples['executemany'][n]:,.0f}/s, "
-                    f"COPY {samples['copy'][n]:,.0f}/s"
+                samples.setdefault(f"{backend}:read", []).append(
+                    read_log(bench.log, head, topics, decode=False)
                 )
-    finally:
-        store.close()
-        log.close()
-    samples["events"] = [float(head)]
-    samples["batch_size"] = [float(batch_size)]
+                samples.setdefault(f"{backend}:decode", []).append(
+                    read_log(bench.log, head, topics, decode=True)
+                )
+                for name, make in CATCH_UP_PROJECTIONS.items():
+                    samples.setdefault(f"{backend}:{name}", []).append(
+                        time_catch_up(bench, make, head)
+                    )
+                rows = floor_rows(bench.store, tables, head)
+                for key, rate in bench.floor(rows).items():
+                    samples.setdefault(f"{backend}:{key}", []).append(rate)
+                console.log(
+                    f"{backend} round {n + 1}: "
+                    + ", ".join(
+                        f"{k} {samples[f'{backend}:{k}'][n]:,.0f}/s"
+                        for k in ("read", "decode", *CATCH_UP_PROJECTIONS, "copy")
+                    )
+                )
     return samples
 
 
@@ -658,49 +885,63 @@ def command_rows(samples: Samples) -> list[Row]:
 
 
 def catch_up_rows(samples: Samples) -> list[Row]:
-    rate, executemany, copy = (median(samples, k) for k in ("catch_up", "executemany", "copy"))
-    n = f"{median(samples, 'events'):,.0f} events"
-    batch = f"{median(samples, 'batch_size'):,.0f}"
-    return [
-        Row(
-            f"seeding: CommandBus, {APPEND_BATCH} Staff registrations per command",
-            median(samples, "append"),
-            "events/s",
-            "",
-            "reference",
-        ),
-        Row(
-            f"log read, pages of {APPEND_BATCH}, over {n}",
-            median(samples, "read"),
-            "events/s",
-            "",
-            "reference",
-        ),
-        Row(f"log read + decode, over {n}", median(samples, "decode"), "events/s", "", "reference"),
-        Row(
-            f"projection catch-up from 0: DirectoryProjection, batches of {batch}, over {n}",
-            rate,
-            "events/s",
-            f">= {CATCH_UP_TARGET:,.0f}",
-            f"floor executemany {fmt(executemany)}, COPY {fmt(copy)}",
-            "PASS" if rate >= CATCH_UP_TARGET else "MISS",
-        ),
-        Row(
-            f"the same catch-up, batches of {LARGE_BATCH} (CARELOOP_PROJECTION_BATCH_SIZE)",
-            median(samples, "catch_up_large"),
-            "events/s",
-            "",
-            "reference",
-        ),
-        Row(
-            f"floor: executemany, {FLOOR_BATCH} rows per transaction",
-            executemany,
-            "rows/s",
-            "",
-            "floor",
-        ),
-        Row("floor: COPY, one transaction", copy, "rows/s", "", "floor"),
-    ]
+    rows: list[Row] = []
+    for backend in ("postgresql", "sqlite"):
+        if f"{backend}:copy" not in samples:
+            continue
+        floor = median(samples, f"{backend}:copy")
+        floor_name = "COPY" if backend == "postgresql" else "executemany in 1 transaction"
+        n = f"{median(samples, f'{backend}:events'):,.0f} events"
+        rows += [
+            Row(
+                f"{backend}: seeding, {APPEND_BATCH} events per unit",
+                median(samples, f"{backend}:append"),
+                "events/s",
+                "",
+                "reference",
+            ),
+            Row(
+                f"{backend}: log read, pages of {APPEND_BATCH}, over {n}",
+                median(samples, f"{backend}:read"),
+                "events/s",
+                "",
+                "reference",
+            ),
+            Row(
+                f"{backend}: log read + decode, over {n}",
+                median(samples, f"{backend}:decode"),
+                "events/s",
+                "",
+                "reference",
+            ),
+        ]
+        for name in CATCH_UP_PROJECTIONS:
+            rate = median(samples, f"{backend}:{name}")
+            ratio = rate / floor
+            ok = rate >= CATCH_UP_TARGET and ratio >= CATCH_UP_FLOOR_SHARE
+            folded = median(samples, f"{backend}:{name}:folded")
+            rows += [
+                Row(
+                    f"P2 {backend}: catch-up from 0, {name} (folds {folded:,.0f}), over {n}",
+                    rate,
+                    "events/s",
+                    f">= {CATCH_UP_TARGET:,.0f} and >= {CATCH_UP_FLOOR_SHARE:g} x floor",
+                    f"{floor_name} {fmt(floor)} rows/s; {ratio:.3f}x",
+                    f"{'PASS' if ok else 'MISS'} ({ratio:.3f}x floor)",
+                )
+            ]
+        rows.append(Row(f"{backend}: floor, {floor_name}", floor, "rows/s", "", "floor"))
+        if f"{backend}:executemany" in samples:
+            rows.append(
+                Row(
+                    f"{backend}: floor, executemany, {FLOOR_BATCH} rows per transaction",
+                    median(samples, f"{backend}:executemany"),
+                    "rows/s",
+                    "",
+                    "floor",
+                )
+            )
+    return rows
 
 
 def render(rows: Sequence[Row], title: str) -> Table:
@@ -787,6 +1028,9 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         type=float,
         help="length of every measurement slice and round (warm-ups scale with it)",
     )
+    parser.add_argument(
+        "--catch-up-only", action="store_true", help="only the catch-up figures (P2)"
+    )
     args = parser.parse_args(argv)
     quick: bool = args.quick
     seconds: float | None = args.seconds
@@ -802,6 +1046,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         warmup=(seconds or 2.0) * 0.25 if quick else (seconds or 4.0) * 0.375,
         events=args.events or (2_000 if quick else 100_000),
         commands_only=args.commands_only,
+        catch_up_only=args.catch_up_only,
     )
 
 
@@ -829,13 +1074,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     create_schema(cfg.settings)
     try:
         checkpoint(cfg)
-        samples = bench_commands(cfg, console)
+        samples = {} if cfg.catch_up_only else bench_commands(cfg, console)
         if not cfg.commands_only:
             samples.update(bench_catch_up(cfg, console))
     finally:
         drop_schema(cfg)
     console.print(load_report("after"))
-    rows = command_rows(samples)
+    rows = [] if cfg.catch_up_only else command_rows(samples)
     if not cfg.commands_only:
         rows += catch_up_rows(samples)
     console.print(render(rows, "Figures: medians of the slices and rounds above"))
