@@ -14,7 +14,45 @@ from projections.directory.evolve import evolve_patient
 from projections.platform.store import Doc
 
 # A patient's row is the directory's: who they are and which connections are active.
-__all__ = ["connected_therapists", "evolve_doctor", "evolve_patient"]
+__all__ = [
+    "KEY",
+    "caseload_changes",
+    "caseload_range",
+    "connected_therapists",
+    "evolve_doctor",
+    "evolve_patient",
+]
+
+KEY = "_key"  # the caseload's indexed field
+_SEP = "|"
+
+
+def caseload_range(doctor_id: str) -> tuple[str, str]:
+    """The (after, below) bounds of one doctor's caseload keys (`}` follows `|`)."""
+    return f"{doctor_id}{_SEP}", f"{doctor_id}}}"
+
+
+def caseload_changes(before: Doc | None, after: Doc) -> tuple[list[str], list[tuple[str, Doc]]]:
+    """The caseload rows (one per active connection, keyed doctor then patient) that a
+    patient's change removes and adds: "My Patients" is then one index range."""
+    patient = after["id"]
+    old = set((before or {}).get("therapistIds", []))
+    new = set(after["therapistIds"])
+    gone = [f"{doctor}:{patient}" for doctor in sorted(old - new)]
+    added = [
+        (
+            f"{doctor}:{patient}",
+            {
+                "id": f"{doctor}:{patient}",
+                "tenantId": after["tenantId"],
+                "doctorId": doctor,
+                "patientId": patient,
+                KEY: f"{doctor}{_SEP}{patient}",
+            },
+        )
+        for doctor in sorted(new - old)
+    ]
+    return gone, added
 
 
 def evolve_doctor(row: Doc | None, event: Any) -> Doc | None:

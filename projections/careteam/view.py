@@ -1,10 +1,20 @@
-"""Queries of the care-team read model. Every query is within one tenant."""
+"""Queries of the care-team read model. Every query is within one tenant.
+
+A doctor's patients are one range of the caseload index; the therapists of a list of
+patients are read by id. Two lists are a tenant's whole partition because that is their
+answer: the tenant's active, approved doctors and the "all active patients" dashboard.
+Lists of patients are ordered here, after they are read, because the order is by name and
+a patient's name is sealed in the store (no index can hold it)."""
 
 from __future__ import annotations
 
-from projections.careteam.evolve import connected_therapists
-from projections.careteam.projection import DOCTORS, PATIENTS, CareTeamProjection
+from collections.abc import Iterable
+
+from projections.careteam.evolve import KEY, caseload_range, connected_therapists
+from projections.careteam.projection import CASELOAD, DOCTORS, PATIENTS, CareTeamProjection
 from projections.platform.store import Doc, ReadStore
+
+PAGE = 500
 
 
 def _by_name(name: object) -> tuple[bool, str]:
@@ -22,6 +32,24 @@ class CareTeamView:
     def _doctors(self, tenant_id: str) -> dict[str, Doc]:
         return {d["id"]: d for d in self.store.list(DOCTORS, tenant_id)}
 
+    def _therapists_of(self, patients: Iterable[Doc]) -> dict[str, Doc]:
+        """The doctor rows of every therapist connected to one of `patients`, by id."""
+        ids = sorted({d for p in patients for d in p["therapistIds"]})
+        return self.store.get_many(DOCTORS, ids)
+
+    def _caseload(self, tenant_id: str, doctor_id: str) -> list[Doc]:
+        """The patients a doctor is connected to: their caseload range, then their rows."""
+        after, below = caseload_range(doctor_id)
+        ids: list[str] = []
+        while True:
+            page = self.store.page(CASELOAD, None, after, below, PAGE)
+            ids.extend(r["patientId"] for r in page)
+            if len(page) < PAGE:
+                break
+            after = page[-1][KEY]
+        found = self.store.get_many(PATIENTS, ids)
+        return [found[i] for i in ids if i in found and found[i]["tenantId"] == tenant_id]
+
     def tenant_doctors(self, tenant_id: str, excluding: str | None = None) -> list[Doc]:
         """Active, approved doctors of the tenant, by name."""
         rows = [
@@ -38,9 +66,14 @@ class CareTeamView:
         """Active patients with `connectedTherapists` and `isConnectedToMe`; with
         `only_mine`, just those connected to the viewer. By name when read through the
         API's (opening) store."""
-        doctors = self._doctors(tenant_id)
+        patients = (
+            self._caseload(tenant_id, viewer_id)
+            if only_mine
+            else self.store.list(PATIENTS, tenant_id)
+        )
+        doctors = self._therapists_of(patients)
         rows = []
-        for patient in self.store.list(PATIENTS, tenant_id):
+        for patient in patients:
             if not patient["active"]:
                 continue
             team = connected_therapists(patient, doctors)
@@ -73,6 +106,4 @@ class CareTeamView:
         patient = self.store.get(PATIENTS, patient_id)
         if patient is None:
             return None
-        return patient["tenantId"], connected_therapists(
-            patient, self._doctors(patient["tenantId"])
-        )
+        return patient["tenantId"], connected_therapists(patient, self._therapists_of([patient]))
