@@ -25,9 +25,12 @@ from projections.platform.rebuild import (
     ScratchNameError,
     UnknownProjectionError,
 )
+from projections.platform.runner import ProjectionRunner
+from projections.platform.store import TrackingConflictError
 from projections.workouts.projection import SESSIONS
 from tests.support.app import make_runtime
 from tests.support.feedback import Clinic
+from tests.support.ledger import Ledger, ledger_rows
 
 ADMIN = Actor(uuid.UUID("00000000-0000-4000-a000-0000000000aa"), Role.PLATFORM_ADMIN, None)
 NEVER = threading.Event()
@@ -231,3 +234,94 @@ def test_a_what_if_comparison_counts_only_the_rows_of_its_time_window(clinic: Cl
     assert flagged(None, None) == (0, 1)
     assert flagged(str(now), None) == (0, 1)
     assert flagged(None, str(now)) == (0, 0)
+
+
+def test_every_position_is_applied_exactly_once_across_swaps_under_a_live_runner(
+    rt: Runtime,
+) -> None:
+    # A read model that counts how often each position reaches it, followed live by its
+    # runner in a thread while a writer appends and three rebuilds of it swap in.
+    ledger = Ledger()
+    rt.runners[ledger.name] = ProjectionRunner(ledger, rt.log, rt.store, batch_size=7)
+    rt.rebuilds.projections[ledger.name] = ledger
+    rt.rebuilds.page_size = 50
+    tenant = a_clinic_with_staff(rt, 300)
+    stop, wake = threading.Event(), threading.Event()
+    live = threading.Thread(
+        target=rt.runners[ledger.name].run_forever, args=(wake, stop, 0.01), daemon=True
+    )
+    live.start()
+
+    def write() -> None:
+        k = 50_000
+        while not stop.is_set():
+            register_staff(rt, tenant, k, 3)
+            wake.set()
+            k += 3
+            stop.wait(0.005)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        for _ in range(3):
+            rt.rebuilds.start(ledger.name)
+            assert rt.rebuilds.drive(ledger.name, NEVER) == "done"
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+        live.join(timeout=30)
+    rt.runners[ledger.name].catch_up()
+
+    applied = {row["position"]: row["applied"] for row in ledger_rows(rt.store)}
+    head = rt.log.head()
+    assert sorted(applied) == list(range(1, head + 1)), "no position skipped"
+    assert set(applied.values()) == {1}, "no position applied twice"
+
+
+class PausingLedger(Ledger):
+    """The live runner's ledger, which can be held in the middle of folding a batch."""
+
+    def __init__(self) -> None:
+        self.folding, self.release = threading.Event(), threading.Event()
+        self.armed = False
+
+    def apply(self, batch: Any, event: Any, position: int) -> None:
+        if self.armed:
+            self.armed = False
+            self.folding.set()
+            self.release.wait(30)
+        super().apply(batch, event, position)
+
+
+def test_a_live_batch_in_flight_at_the_swap_is_rolled_back_and_applied_once(
+    rt: Runtime,
+) -> None:
+    live = PausingLedger()
+    runner = ProjectionRunner(live, rt.log, rt.store, batch_size=50)
+    rt.rebuilds.projections[live.name] = Ledger()
+    tenant = a_clinic_with_staff(rt, 100)
+    runner.catch_up()
+    register_staff(rt, tenant, 1_000, 20)  # a batch for the live runner to fold
+
+    live.armed = True
+    outcome: list[BaseException | int] = []
+
+    def fold_live() -> None:
+        try:
+            outcome.append(runner.catch_up())
+        except BaseException as e:
+            outcome.append(e)
+
+    in_flight = threading.Thread(target=fold_live)
+    in_flight.start()
+    assert live.folding.wait(30), "the live runner is mid-batch"
+    rt.rebuilds.start(live.name)
+    assert rt.rebuilds.drive(live.name, NEVER) == "done"  # swaps while that batch is out
+    live.release.set()
+    in_flight.join(30)
+
+    assert isinstance(outcome[0], TrackingConflictError), "its commit found the swap"
+    assert runner.catch_up() == 0, "the swapped-in tables had that batch already"
+    applied = {row["position"]: row["applied"] for row in ledger_rows(rt.store)}
+    assert sorted(applied) == list(range(1, rt.log.head() + 1))
+    assert set(applied.values()) == {1}
