@@ -357,6 +357,7 @@ def p5_backend(
     rate: float,
     seconds: float,
     console: Console,
+    api_workers: int | None = None,
 ) -> dict[str, float]:
     """P5 on one backend, with its own server (and, on PostgreSQL, its own schema and
     projection runner); the figures of `p5_row`."""
@@ -369,6 +370,8 @@ def p5_backend(
     else:
         schema = f"bench_{uuid.uuid4().hex[:10]}"
         env.update(CARELOOP_DATABASE_URL=database_url, CARELOOP_DATABASE_SCHEMA=schema)
+        if api_workers is not None:
+            env.update(CARELOOP_API_WORKERS=str(api_workers))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -446,6 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--p5-messages", type=int, default=P5_MESSAGES, help="messages in the conversation"
     )
+    parser.add_argument(
+        "--p5-api-workers",
+        type=int,
+        default=None,
+        help="CARELOOP_API_WORKERS for the PostgreSQL server (unset: serve's default)",
+    )
     args = parser.parse_args(argv)
     console = Console(width=max(Console().width, 150))  # a wide table, even in a pipe
     table = Table(title="CareLoop API benchmark", title_justify="left")
@@ -458,7 +467,13 @@ def main(argv: list[str] | None = None) -> int:
             if backend not in ("embedded", "postgresql"):
                 parser.error(f"unknown P5 backend {backend!r}")
             figures = p5_backend(
-                backend, args.database_url, args.p5_messages, args.p5_rate, args.p5_seconds, console
+                backend,
+                args.database_url,
+                args.p5_messages,
+                args.p5_rate,
+                args.p5_seconds,
+                console,
+                args.p5_api_workers,
             )
             p5_row(table, backend, args.p5_messages, args.p5_rate, figures)
     console.print(table)
