@@ -94,7 +94,7 @@ def test_events_written_by_the_library_transcoder_are_read_the_same_by_the_new_o
         for old_state in [old.decode(s.state)]
     ]
     log.recorder.insert_events(stored)
-    read = [log.decode(n) for n in log.read(0, 10)]
+    read: list[Any] = [log.decode(n) for n in log.read(0, 10)]
     assert [vars(e) for e in read] == [vars(e) for e in events]
     assert read[1].first_name.text == "Sam" and read[1].last_name.text == "Okafor ✓"
 
