@@ -118,16 +118,17 @@ class EventLog(Application[uuid.UUID]):
     def construct_recorder(self) -> ApplicationRecorder:
         # A process recorder: the same events table, plus a tracking table whose rows a
         # reaction commits in the same transaction as the events it causes.
+        from eventsourcing.postgres import PostgresFactory
         from eventsourcing.utils import strtobool
 
-        from eventsourcing.postgres import PostgresFactory
-
-        on_postgres = isinstance(self.factory, PostgresFactory)
-        if on_postgres and strtobool(self.env.get(self.GROUP_COMMIT) or "y"):
+        factory = self.factory
+        if isinstance(factory, PostgresFactory) and strtobool(
+            self.env.get(self.GROUP_COMMIT) or "y"
+        ):
             from domain.shared.group_commit import process_recorder
 
-            return process_recorder(self.factory)
-        return self.factory.process_recorder()
+            return process_recorder(factory)
+        return factory.process_recorder()
 
     @property
     def process_recorder(self) -> ProcessRecorder:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -126,6 +127,10 @@ class Projection(ABC):
             )
         clone = copy.copy(self)
         clone._overrides = {k: self.parameters[k].parse(v) for k, v in overrides.items()}
+        for cls in type(self).__mro__:  # values derived from the parameters: derive again
+            for attr, value in vars(cls).items():
+                if isinstance(value, functools.cached_property):
+                    clone.__dict__.pop(attr, None)
         return clone
 
     def topics(self) -> list[str]:

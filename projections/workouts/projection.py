@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, ClassVar
 
 from domain.people.staff import Staff
@@ -52,7 +53,7 @@ class WorkoutSessionProjection(Projection):
         ),
     }
 
-    @property
+    @cached_property
     def rule(self) -> FlagRule:
         return FlagRule(self.params["high_pain"], self.params["high_exertion"])
 

@@ -325,3 +325,12 @@ def test_a_live_batch_in_flight_at_the_swap_is_rolled_back_and_applied_once(
     applied = {row["position"]: row["applied"] for row in ledger_rows(rt.store)}
     assert sorted(applied) == list(range(1, rt.log.head() + 1))
     assert set(applied.values()) == {1}
+
+
+def test_a_what_if_copy_folds_with_its_own_parameters_even_after_the_live_one_folded(
+    rt: Runtime,
+) -> None:
+    live = rt.rebuilds.projection("workout_session")
+    assert live.rule.high_pain == 7  # derived (and cached) before the copy is made
+    what_if = live.with_params({"high_pain": "6"})
+    assert (what_if.rule.high_pain, live.rule.high_pain) == (6, 7)
