@@ -151,11 +151,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
     demo: Annotated[bool, typer.Option(help="Load the demo clinic first if empty")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port (PostgreSQL only; default "
+            "CARELOOP_API_WORKERS, else 2 on PostgreSQL and 1 embedded)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API. Embedded default: everything in this one process on SQLite. With
-    CARELOOP_DATABASE_URL and CARELOOP_REDIS_URL set: the API only."""
+    CARELOOP_DATABASE_URL and CARELOOP_REDIS_URL set: the API only, in several processes."""
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
+    processes = _api_workers(settings, workers)
     _require_strong_secret(settings)
     _require_database(settings)
     from api import server
@@ -169,11 +178,34 @@ def serve(
 
                 print_demo(console, load_demo(runtime))
             where = settings.data_dir if settings.is_embedded else "PostgreSQL"
-            console.print(f"CareLoop on {runtime.backend} ({where}) at http://{host}:{port}/docs")
-            app = create_app(runtime, run_workers=settings.is_embedded)
-            server.run(app, host, port, settings.max_header_bytes)
+            console.print(
+                f"CareLoop on {runtime.backend} ({where}) at http://{host}:{port}/docs"
+                + (f", {processes} API processes" if processes > 1 else "")
+            )
+            if processes == 1:
+                app = create_app(runtime, run_workers=settings.is_embedded)
+                server.run(app, host, port, settings.max_header_bytes, 1, settings.access_log)
+                return
         finally:
             runtime.close()
+        # Each worker process builds its own runtime (api.main:app_from_settings).
+        server.run(None, host, port, settings.max_header_bytes, processes, settings.access_log)
+
+
+def _api_workers(settings: Settings, workers: int | None) -> int:
+    """The API processes to run: the option, else the setting, else the default; more
+    than one only on PostgreSQL, where every process is the API alone."""
+    from bootstrap.settings import DEFAULT_API_WORKERS
+
+    asked = workers if workers is not None else settings.api_workers
+    if settings.is_embedded:
+        if asked is not None and asked > 1:
+            _refuse(
+                "--workers above 1 needs CARELOOP_DATABASE_URL: the embedded default runs "
+                "its projections and workers inside its one API process"
+            )
+        return 1
+    return asked if asked is not None else DEFAULT_API_WORKERS
 
 
 @app.command()

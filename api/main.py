@@ -37,16 +37,31 @@ from api.routers import (
 )
 from api.waits import PositionWaits
 from bootstrap.runtime import Runtime
+from bootstrap.settings import get_settings
 from workers.host import WorkerHost
 
 
+def app_from_settings() -> FastAPI:
+    """The ASGI factory `careloop serve --workers N` hands uvicorn, which calls it once in
+    each worker process: the API only (PostgreSQL), over a Runtime of this process built
+    from the environment's settings and closed when the process shuts down."""
+    settings = get_settings()
+    if settings.is_embedded:
+        raise RuntimeError("several API processes need PostgreSQL (CARELOOP_DATABASE_URL)")
+    return create_app(Runtime(settings, create_tables=False), owns_runtime=True)
+
+
 def create_app(
-    runtime: Runtime, run_workers: bool = False, run_process_managers: bool | None = None
+    runtime: Runtime,
+    run_workers: bool = False,
+    run_process_managers: bool | None = None,
+    owns_runtime: bool = False,
 ) -> FastAPI:
     """An app around `runtime`. With `run_workers`, the projections run in this process
     while it serves; with `run_process_managers` (by default: on in the embedded default)
     so do the process managers, the deadline scheduler and Dramatiq workers (firing
-    deadlines, delivering the outbox) on a StubBroker."""
+    deadlines, delivering the outbox) on a StubBroker. With `owns_runtime`, the app closes
+    the runtime when it shuts down."""
     if run_process_managers is None:
         run_process_managers = run_workers and runtime.settings.is_embedded
 
@@ -64,6 +79,8 @@ def create_app(
         finally:
             if host is not None:
                 host.stop()
+            if owns_runtime:
+                runtime.close()
 
     app = FastAPI(
         title="CareLoop",

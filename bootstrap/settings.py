@@ -18,6 +18,10 @@ MIN_JWT_SECRET_BYTES = 32
 MASTER_KEY_BYTES = 32
 
 
+# API processes on PostgreSQL when CARELOOP_API_WORKERS is unset (decision 0035).
+DEFAULT_API_WORKERS = 2
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CARELOOP_", extra="ignore")
 
@@ -106,6 +110,17 @@ class Settings(BaseSettings):
     )
     audit_reads: bool = Field(
         default=True, description="record reads in the audit trail (off only to measure it)"
+    )
+    api_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="API processes `careloop serve` runs on PostgreSQL (unset: "
+        f"{DEFAULT_API_WORKERS}, docs/decisions/0035-http-throughput.md); the embedded "
+        "default serves from its one process",
+    )
+    access_log: bool = Field(
+        default=True, description="uvicorn's access log, one line per request on stdout"
     )
     max_body_bytes: int = Field(
         default=1024 * 1024,
