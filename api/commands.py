@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi.responses import JSONResponse
 
 from api.audit.note import note_ids, note_write
@@ -22,6 +23,16 @@ from domain.privacy.personal import PersonalText
 from domain.shared.commands import CommandOutcome, Handler, Rendered
 from domain.shared.context import CommandContext
 from domain.shared.history import camel
+
+
+class CommandResponse(JSONResponse):
+    """A command's answer, rendered by orjson: the bytes Starlette's JSONResponse would
+    write for these bodies (compact, UTF-8 unescaped; `to_json` leaves only strings,
+    numbers, booleans, null, lists and string-keyed objects), in a fifth of the time
+    (docs/decisions/0035-http-throughput.md)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def to_json(value: Any) -> Any:
@@ -74,18 +85,18 @@ def note_outcome(outcome: CommandOutcome[Any], body: Mapping[str, Any]) -> None:
 
 def execute(
     runtime: Runtime, ctx: CommandContext, handler: Handler[Any], status_code: int = 200
-) -> JSONResponse:
+) -> CommandResponse:
     def render(result: Any) -> Rendered:
         return Rendered(status_code, to_json(result))
 
     outcome = runtime.commands.run(ctx, handler, render=render)
     if outcome.replay is not None:
         note_outcome(outcome, outcome.replay.body)
-        return JSONResponse(
+        return CommandResponse(
             opened({**outcome.replay.body, "position": outcome.position}),
             status_code=outcome.replay.status_code,
             headers={"Idempotent-Replayed": "true"},
         )
     body = render(outcome.result).body
     note_outcome(outcome, body)
-    return JSONResponse(opened({**body, "position": outcome.position}), status_code=status_code)
+    return CommandResponse(opened({**body, "position": outcome.position}), status_code=status_code)
