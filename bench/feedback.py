@@ -4,6 +4,7 @@ Run from the repository root (docs/performance.md, "Feedback loop", explains eve
 
     .venv/bin/python -m bench.feedback             # full run, about ten minutes
     .venv/bin/python -m bench.feedback --quick     # smoke run, about two minutes
+    .venv/bin/python -m bench.feedback --api-workers 1   # `careloop serve --workers 1`
     .venv/bin/python bench/feedback.py --database-url postgresql://... --redis-url redis://...
 
 The processes are production's: the API is `careloop serve` in a subprocess, the worker
@@ -14,11 +15,16 @@ works in its own schema (`bench_<random>`) and Dramatiq namespace (`careloop-ben
 and removes both at the end.
 
 1. Finalize throughput: workouts started and recorded over HTTP, then finalized by 32
-   clients, with the worker stopped (the API alone) and again with it following the log;
-   beside it the same command through the CommandBus in this process, and bench/store.py's
-   bare eventsourcing create+save at 32 writers, measured in this run.
+   clients, with the worker stopped (the API alone) and again with it following the log
+   (issue 14's P1b, >= 1,000/s, with `careloop serve`'s API processes: its default or
+   --api-workers); beside it the same command through the CommandBus in this process,
+   and bench/store.py's bare eventsourcing create+save at 32 writers, measured in this run.
 2. Command to card: flagged workouts finalized one at a time; from each answer until its
    PATIENT_FEEDBACK_SUMMARY card is in the conversations read model (polled every ~1 ms).
+   Then P3 (issue 14, p99 <= 50 ms): calm workouts finalized one at a time, from the
+   commit (its NOTIFY, as a LISTENing connection here receives it) until the
+   workout_session read model's tracking row passes the command's position; beside it
+   the answer -> `GET /v1/workouts/{id}?minPosition=` time a client sees.
 3. Timer lateness: one coalescing window per finalized workout (a note by the patient's
    doctor, saved through the domain layer), all open before the first falls due; each
    note gets the window length that puts its deadline on an even schedule (10,000 windows
@@ -74,7 +80,7 @@ from rich.table import Table
 from api.auth import mint_token
 from bench.store import MAX_WRITERS, bare_system, measure
 from bootstrap.runtime import Runtime
-from bootstrap.settings import Settings
+from bootstrap.settings import DEFAULT_API_WORKERS, Settings
 from domain.shared.context import Actor, CommandContext, Role
 from domain.shared.eventlog import metadata_of
 from domain.shared.unit_of_work import UnitOfWork
@@ -92,6 +98,10 @@ CLIENTS = MAX_WRITERS  # 32, as bench/store.py's many-writer figure
 LATENESS_TARGET_MS = 1000.0
 BURST_TARGET = 500.0  # windows closed per second, all due at one instant (issue 7)
 CARD_TARGET_MS = 100.0  # command -> card visible, p99 (issue 7)
+FINALIZE_TARGET = 1000.0  # P1b: finalize/s over HTTP, worker following (issue 14)
+VISIBLE_TARGET_MS = 50.0  # P3: command commit -> its read model shows it, p99 (issue 14)
+VISIBLE_MODEL = "workout_session"  # what GET /v1/workouts/{id}?minPosition= reads
+QUIET_SECONDS = 0.2  # no commit for this long before each P3 sample
 POLL_SECONDS = 0.001  # the card poll: one read-store lookup every ~1.3 ms
 CARD_GAP_SECONDS = 0.05  # between two card samples, so each starts on a quiet loop
 NOTE_WRITERS = 4  # threads saving the timer benchmark's notes
@@ -141,6 +151,8 @@ class Config:
     bare_rounds: int
     bare_seconds: float
     bare_warmup: float
+    api_workers: int | None = None  # `careloop serve --workers`; None: its default
+    p3_samples: int = 200  # command commit -> read model samples (P3)
 
     @property
     def settings(self) -> Settings:
@@ -226,6 +238,39 @@ class CpuSnapshot:
     ours: dict[int, str]  # pid -> role, for this benchmark's own processes
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` that run Python code of ours (uvicorn's workers;
+    not multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(") ", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def listens(pid: int, port: int) -> bool:
+    """Process `pid` holds a TCP socket listening on `port` (Linux /proc)."""
+    try:
+        inodes = {
+            os.readlink(fd)[8:-1]
+            for fd in Path(f"/proc/{pid}/fd").iterdir()
+            if os.readlink(fd).startswith("socket:[")
+        }
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    for line in table:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A" and fields[9] in inodes:
+            return True
+    return False
+
+
 def cpu_snapshot(pids: dict[str, int]) -> CpuSnapshot | None:
     try:
         busy, processes = _busy_seconds(), _processes()
@@ -306,19 +351,20 @@ class Services:
         )
 
     def start_server(self) -> int:
+        workers = [] if self.cfg.api_workers is None else ["--workers", str(self.cfg.api_workers)]
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), *workers],
             cwd=ROOT,
             env=self.env(),
             stdout=subprocess.DEVNULL,  # uvicorn's access log, one line per request
             stderr=self._log("server"),
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # several processes start slowly on 2 cores
         while True:
             if self.server.poll() is not None:
                 raise RuntimeError(f"the API server exited; see {self.logs}/server.log")
             with suppress(OSError), Http(self.base_url, timeout=5) as client:
-                if client.request("GET", "/health", {})[0] == 200:
+                if client.request("GET", "/health", {})[0] == 200 and self._all_listening():
                     return self.server.pid
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the API server did not start; see {self.logs}")
@@ -370,10 +416,33 @@ class Services:
         for handle in self._log_files:
             handle.close()
 
+    def expected_api_processes(self) -> int:
+        if self.cfg.api_workers is not None:
+            return self.cfg.api_workers
+        return int(os.environ.get("CARELOOP_API_WORKERS") or DEFAULT_API_WORKERS)
+
+    def _all_listening(self) -> bool:
+        """Every worker process listens: each has a socket of its own (SO_REUSEPORT), and
+        one still starting would leave the first to take every client's connection."""
+        expected = self.expected_api_processes()
+        if expected == 1:
+            return True
+        listening = [p for p in self.api_processes() if listens(p, self.port)]
+        return len(listening) == expected
+
+    def api_processes(self) -> list[int]:
+        """The processes that serve requests: `careloop serve` itself, or with several
+        workers the processes its supervisor spawned."""
+        if self.server is None:
+            return []
+        return children(self.server.pid) or [self.server.pid]
+
     def pids(self) -> dict[str, int]:
         pids = {"clients": os.getpid()}
         if self.server is not None:
             pids["API server"] = self.server.pid
+            for n, pid in enumerate(children(self.server.pid)):
+                pids[f"API worker {n + 1}"] = pid
         if self.worker is not None:
             pids["worker"] = self.worker.pid
         if self.projections is not None:
@@ -815,6 +884,7 @@ class Throughput:
     cpu_in_process: str = ""
     cpu_with_worker: str = ""
     drain_seconds: float = 0.0
+    api_processes: int = 1
 
 
 def bench_bare(cfg: Config, console: Console) -> list[float]:
@@ -899,6 +969,101 @@ def card_breakdown(runtime: Runtime, samples: Sequence[CardSample]) -> dict[str,
         committed.append((at - s.answered_at) * 1000)
         projected.append((s.visible_at - at) * 1000)
     return {"committed": committed, "projected": projected}
+
+
+# -- 2b. command commit -> read model (P3) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisibleSample:
+    commit_to_visible_ms: float  # the commit's NOTIFY received -> tracking row at its position
+    answer_to_visible_ms: float  # the client's answer -> the same (0 when already there)
+    answer_to_get_ms: float  # the answer -> GET /v1/workouts/{id}?minPosition= answered
+
+
+class CommitClock:
+    """When commits happen: a LISTEN on the event log's channel, as the projection runner
+    has, timestamping every NOTIFY (PostgreSQL sends them at COMMIT) with perf_counter."""
+
+    def __init__(self, database_url: str, channel: str) -> None:
+        self.conn = psycopg.connect(database_url, autocommit=True)
+        self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        self.times: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for _ in self.conn.notifies(timeout=0.2):
+                self.times.append(time.perf_counter())
+
+    def quiet(self, seconds: float, timeout: float = 10.0) -> None:
+        """Until no commit for `seconds` (the reactions to the last sample are done), so
+        that the next commit this clock sees is the next sample's own."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            last = self.times[-1] if self.times else 0.0
+            if time.perf_counter() - last >= seconds:
+                return
+            time.sleep(0.005)
+
+    def first_after(self, instant: float, timeout: float = 5.0) -> float:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            found = [t for t in self.times[-64:] if t >= instant]
+            if found:
+                return found[0]
+            time.sleep(0.0002)
+        raise RuntimeError("no NOTIFY for a committed command")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=2)
+        self.conn.close()
+
+
+def bench_visible(
+    cfg: Config, base_url: str, runtime: Runtime, clinic: Clinic, workouts: Sequence[WorkoutRef]
+) -> list[VisibleSample]:
+    """P3: finalize one workout at a time over HTTP; from its commit (the NOTIFY) until the
+    workout read model's tracking row passes the command's position (polled every ~0.5
+    ms), and then once more through the API: GET ...?minPosition= from the answer."""
+    samples = []
+    clock = CommitClock(cfg.database_url, runtime.event_channel)
+    try:
+        with Http(base_url, timeout=30) as client:
+            for w in workouts:
+                # Each finalize sets off the worker's summary card: let it commit first.
+                clock.quiet(QUIET_SECONDS)
+                auth = clinic.patient_headers(w.patient)
+                sent = time.perf_counter()
+                status, body = client.request("POST", f"/v1/workouts/{w.id}/finalize", auth)
+                answered = time.perf_counter()
+                if status != 200:
+                    raise RuntimeError(f"finalize: {status} {body}")
+                position = int(body["position"])
+                while runtime.store.position(VISIBLE_MODEL) < position:
+                    if time.perf_counter() - answered > 30:
+                        raise RuntimeError(f"{VISIBLE_MODEL} did not reach {position} in 30 s")
+                    time.sleep(0.0005)
+                visible = time.perf_counter()
+                committed = clock.first_after(sent)
+                path = f"/v1/workouts/{w.id}?minPosition={position}"
+                status, body = client.request("GET", path, auth)
+                if status != 200:
+                    raise RuntimeError(f"GET {path}: {status} {body}")
+                got = time.perf_counter()
+                samples.append(
+                    VisibleSample(
+                        (visible - committed) * 1000,
+                        max(0.0, visible - answered) * 1000,
+                        (got - visible) * 1000 + max(0.0, visible - answered) * 1000,
+                    )
+                )
+    finally:
+        clock.close()
+    return samples
 
 
 # -- 3. timer lateness ------------------------------------------------------------------------
@@ -1125,6 +1290,7 @@ def worst_stretch(closed: Sequence[Any], lateness_ms: Sequence[float], seconds: 
 class Results:
     throughput: Throughput
     cards: list[CardSample]
+    visible: list[VisibleSample]
     breakdown: dict[str, list[float]]
     timers: Timers
     burst: Timers
@@ -1146,6 +1312,7 @@ def run(cfg: Config, console: Console, logs: Path) -> Results:
         stack.callback(services.stop_worker)  # before the keys go
 
         services.start_server()
+        tp.api_processes = len(services.api_processes())
         services.start_worker()
         clinic = set_up_clinic(cfg, services.base_url)
         loop.wait_idle(120, "set-up")
@@ -1164,6 +1331,7 @@ def run(cfg: Config, console: Console, logs: Path) -> Results:
         hard, _, _ = start_workouts(url, clinic, cfg.cards, hard=True)
         following = bulk_workouts(runtime, clinic, cfg.finalizes, finalize=False)
         in_process = bulk_workouts(runtime, clinic, cfg.finalizes, finalize=False)
+        unfinished = bulk_workouts(runtime, clinic, cfg.p3_samples, finalize=False)
         calls = finalize_calls(clinic, alone)
         tp.alone, tp.cpu_alone = timed_run(services, loop, lambda: drive(url, calls))
         console.log(
@@ -1198,6 +1366,14 @@ def run(cfg: Config, console: Console, logs: Path) -> Results:
         )
         loop.wait_idle(120, "card pushes")
 
+        # 2b. Command commit -> read model (P3), one workout at a time, worker following.
+        visible = bench_visible(cfg, services.base_url, runtime, clinic, unfinished)
+        console.log(
+            f"command commit -> {VISIBLE_MODEL} over {len(visible)} workouts: p50 "
+            f"{percentile([v.commit_to_visible_ms for v in visible], 50):.1f} ms, p99 "
+            f"{percentile([v.commit_to_visible_ms for v in visible], 99):.1f} ms"
+        )
+
         # 3. Timer lateness: one window per finalized workout, every one open before the
         # first falls due; then a burst due at one instant, for the worker's capacity.
         finalized = [*alone, *following, *in_process]
@@ -1212,7 +1388,7 @@ def run(cfg: Config, console: Console, logs: Path) -> Results:
         bursted = bench_windows(console, services, loop, clinic, burst, 0.0)
         if dead := loop.dead_letters():
             console.log(f"[bold red]{dead} messages were dead-lettered[/]")
-    return Results(tp, cards, breakdown, timers, bursted)
+    return Results(tp, cards, visible, breakdown, timers, bursted)
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -1222,7 +1398,10 @@ def rows_of(cfg: Config, r: Results) -> list[Row]:
     tp = r.throughput
     bare = statistics.median(tp.bare)
     alone = steady_rate(tp.alone)
+    following = steady_rate(tp.with_worker)
     card_ms = [c.visible_ms for c in r.cards]
+    visible_ms = [v.commit_to_visible_ms for v in r.visible]
+    visible_p99 = percentile(visible_ms, 99)
     t, b = r.timers, r.burst
     missed_burst = b.fire_rate < BURST_TARGET or b.unclosed > 0
     late = t.lateness_ms
@@ -1245,11 +1424,15 @@ def rows_of(cfg: Config, r: Results) -> list[Row]:
             f"p99 {latency_ms(tp.alone, 99):,.0f} ms",
         ),
         Row(
-            f"finalize-workout over HTTP, {c}, worker process following",
-            steady_rate(tp.with_worker),
+            f"P1b finalize-workout over HTTP, {c}, {tp.api_processes} API process"
+            + ("es" if tp.api_processes > 1 else "")
+            + ", worker following",
+            following,
             "commands/s",
-            "",
-            "info: 2 cores shared with the worker",
+            f">= {FINALIZE_TARGET:,.0f}" + (" MISSED" if following < FINALIZE_TARGET else " met"),
+            f"bare eventsourcing {fmt(bare)}/s ({following / bare:.2f}x); in process "
+            f"{fmt(steady_rate(tp.in_process))}/s; p99 {latency_ms(tp.with_worker, 99):,.0f} ms",
+            following < FINALIZE_TARGET,
         ),
         Row(
             f"finalize-workout in process (CommandBus, no HTTP), {CLIENTS} threads",
@@ -1271,6 +1454,24 @@ def rows_of(cfg: Config, r: Results) -> list[Row]:
             "commands/s",
             "",
             f"record {fmt(steady_rate(tp.recorded))}/s",
+        ),
+        Row(
+            f"P3 command commit -> {VISIBLE_MODEL} read model shows it, p99",
+            visible_p99,
+            "ms",
+            f"<= {VISIBLE_TARGET_MS:,.0f} ms"
+            + (" MISSED" if visible_p99 > VISIBLE_TARGET_MS else " met"),
+            f"p50 {percentile(visible_ms, 50):,.1f} ms, max {max(visible_ms):,.0f} ms; "
+            f"{len(visible_ms)} workouts, one at a time, worker following",
+            visible_p99 > VISIBLE_TARGET_MS,
+        ),
+        Row(
+            "  answer -> GET /v1/workouts/{id}?minPosition= answered, p99",
+            percentile([v.answer_to_get_ms for v in r.visible], 99),
+            "ms",
+            "",
+            "answer -> tracking row p99 "
+            f"{percentile([v.answer_to_visible_ms for v in r.visible], 99):,.1f} ms",
         ),
         Row(
             "command -> summary card visible in the read model, p50",
@@ -1390,6 +1591,11 @@ def parse_args(argv: Sequence[str] | None) -> Config | str:
         f"windows of the default {DEFAULT_WINDOW:g} s, in a steady state)",
     )
     parser.add_argument("--burst", type=int, help="windows due at one instant (1,000; quick 200)")
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        help="API processes (`careloop serve --workers`; default: its own default)",
+    )
     parser.add_argument("--worker-host", metavar="NAMESPACE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker_host:
@@ -1415,6 +1621,8 @@ def parse_args(argv: Sequence[str] | None) -> Config | str:
         bare_rounds=1 if quick else 3,
         bare_seconds=2.0 if quick else 4.0,
         bare_warmup=0.5 if quick else 1.5,
+        api_workers=args.api_workers,
+        p3_samples=50 if quick else 300,
     )
 
 
