@@ -52,7 +52,7 @@ def postgres_env(settings: Settings, create_tables: bool) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": "30",
         # While the database is down a command fails within seconds (the library retries
         # ten times, each waiting this long for a connection) and the API answers 503.
-        "POSTGRES_CONNECT_TIMEOUT": "1",
+        "POSTGRES_CONNECT_TIMEOUT": str(settings.database_connect_timeout),
         # Never enable POSTGRES_ENABLE_DB_FUNCTIONS: it skips the table lock that keeps
         # positions gap-free for tailing readers (see docs/decisions/0002).
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",

@@ -103,6 +103,14 @@ class Settings(BaseSettings):
         le=100,
         description="how long the audit writer waits for more entries before a group commit",
     )
+    database_connect_timeout: int = Field(
+        default=1,
+        ge=1,
+        le=60,
+        description="seconds a PostgreSQL command waits for a connection of the event log's "
+        "pool (the library tries ten times): small, so a command fails within seconds while "
+        "the database is down and the API answers 503",
+    )
     group_commit: bool = Field(
         default=True,
         description="on PostgreSQL, commit concurrent appends to the event log together: one "

@@ -12,6 +12,11 @@ from tests.support.app import Api, make_api, make_runtime
 
 BACKENDS = ["sqlite", "postgresql"]
 
+# Both cores run tests at once (pytest-xdist), so a new PostgreSQL connection can take
+# over the production default of 1 s; the processes the tests start keep that default
+# (their environment drops every CARELOOP_ variable).
+os.environ.setdefault("CARELOOP_DATABASE_CONNECT_TIMEOUT", "10")
+
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
