@@ -242,7 +242,10 @@ class GroupCommitApplicationRecorder(PostgresApplicationRecorder):
 
             def send(statement: SQL | Composed, params: Any, unit: _Unit | None, kind: str) -> None:
                 cursor = conn.cursor()
-                cursor.execute(statement, params)
+                # Never a server-side prepared statement in a pipeline: when one statement
+                # of it fails, the server skips the rest, a PREPARE included, while psycopg
+                # counts it as prepared ("prepared statement _pg3_N does not exist" next).
+                cursor.execute(statement, params, prepare=False)
                 steps.append(_Step(cursor, unit, kind))
 
             failure: psycopg.Error | None = None

@@ -213,3 +213,28 @@ def test_the_setting_off_gives_the_librarys_own_recorder(tmp_path: Path) -> None
         assert type(runtime.log.recorder) is PostgresProcessRecorder
     with make_runtime("postgresql", tmp_path) as runtime:
         assert type(runtime.log.recorder) is GroupCommitProcessRecorder
+
+
+def test_groups_keep_working_after_many_conflicts_each_aborting_a_pipeline(
+    rt: Runtime,
+) -> None:
+    # psycopg prepares a statement on its fifth execution; a PREPARE sent in a pipeline
+    # that a conflict aborts is skipped by the server. Conflicts well past that count,
+    # then plain inserts: each must succeed (it failed with "prepared statement ... does
+    # not exist" before the pipelines stopped preparing).
+    recorder = recorder_of(rt)
+    taken = uuid.uuid4()
+    recorder.insert_events([event(taken, 1)])
+    for _ in range(12):
+        fresh = uuid.uuid4()
+        outcomes = grouped(
+            rt,
+            [
+                lambda: recorder.insert_events([event(taken, 1)]),
+                lambda fresh=fresh: recorder.insert_events([event(fresh, 1)]),
+            ],
+        )
+        assert isinstance(outcomes[0].error, IntegrityError)
+        assert outcomes[1].error is None
+    for _ in range(12):
+        assert recorder.insert_events([event(uuid.uuid4(), 1)])
