@@ -18,8 +18,9 @@ MIN_JWT_SECRET_BYTES = 32
 MASTER_KEY_BYTES = 32
 
 
-# API processes on PostgreSQL when CARELOOP_API_WORKERS is unset (decision 0035).
-DEFAULT_API_WORKERS = 2
+# API processes on PostgreSQL when CARELOOP_API_WORKERS is unset (decision 0035): one,
+# until the slower answers of two processes are explained.
+DEFAULT_API_WORKERS = 1
 
 
 class Settings(BaseSettings):
