@@ -29,6 +29,7 @@ from domain.audit.entry import AuditEntry, outcome_of
 from domain.audit.store import AuditFilter
 from domain.shared.context import Role
 from tests.e2e.test_tenant_isolation_matrix import (
+    ADMIN_PAGES,
     ENDPOINTS,
     OTHER,
     OWN,
@@ -307,20 +308,7 @@ COVERED_ELSEWHERE_HERE = {
     "/v1/public/feedback/{token}/responses",
     "/public/surveys/{token}",
     "/public/feedback/{token}",
-    # The admin pages (HTML twins of API routes): their roles, tenant isolation, CSRF and
-    # one audit entry per request, admitted and refused, are tested in
-    # tests/e2e/test_admin_pages_auth.py.
-    "/admin",
-    "/admin/login",
-    "/admin/logout",
-    "/admin/feature-flags",
-    "/admin/feature-flags/{tenantId}/{flag}",
-    "/admin/audit",
-    "/admin/projections",
-    "/admin/projections/status",
-    "/admin/projections/{name}/rebuild",
-    "/admin/deliveries",
-    "/admin/deliveries/{deliveryId}/redeliver",
+    *ADMIN_PAGES,  # tests/e2e/test_admin_pages_auth.py
 }
 
 

@@ -58,6 +58,23 @@ HISTORY_READERS = frozenset({HOSPITAL_ADMIN, AUDITOR, PLATFORM_ADMIN})
 
 OWN, OTHER, NO_TENANT = "own-tenant", "other-tenant", "no-tenant-named"
 
+ADMIN_PAGES = (
+    # The admin pages (HTML twins of API routes): their roles, tenant isolation,
+    # CSRF and one audit entry per request, admitted and refused, are tested in
+    # tests/e2e/test_admin_pages_auth.py.
+    "/admin",
+    "/admin/login",
+    "/admin/logout",
+    "/admin/feature-flags",
+    "/admin/feature-flags/{tenantId}/{flag}",
+    "/admin/audit",
+    "/admin/projections",
+    "/admin/projections/status",
+    "/admin/projections/{name}/rebuild",
+    "/admin/deliveries",
+    "/admin/deliveries/{deliveryId}/redeliver",
+)
+
 NOT_IN_MATRIX = {
     # Needs a what-if rebuild made first: who may read it (a platform admin only) and its
     # one audit entry are tested in test_rebuild_api.
@@ -87,20 +104,7 @@ NOT_IN_MATRIX = {
     # isolation (another clinic's patient is 404, only hospital admins) is tested in
     # test_erasure_api.
     "/v1/patients/{patientId}/erase",
-    # The admin pages (HTML twins of API routes): their roles, tenant isolation, CSRF and
-    # one audit entry per request, admitted and refused, are tested in
-    # tests/e2e/test_admin_pages_auth.py.
-    "/admin",
-    "/admin/login",
-    "/admin/logout",
-    "/admin/feature-flags",
-    "/admin/feature-flags/{tenantId}/{flag}",
-    "/admin/audit",
-    "/admin/projections",
-    "/admin/projections/status",
-    "/admin/projections/{name}/rebuild",
-    "/admin/deliveries",
-    "/admin/deliveries/{deliveryId}/redeliver",
+    *ADMIN_PAGES,
 }
 
 
