@@ -45,6 +45,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import psycopg
@@ -124,27 +125,36 @@ def wait_healthy(base: str, timeout: float = 60) -> None:
     raise RuntimeError("the server did not become healthy")
 
 
+def doctor_and_patient(
+    c: httpx.Client, clinic: str
+) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """A tenant, an approved doctor and a patient they invited: (doctor headers, patient
+    headers, the invitation's answer)."""
+    admin = bearer(Role.PLATFORM_ADMIN, uuid.uuid4())
+    tenant = c.post("/v1/tenants", headers=admin, json={"name": clinic}).json()["id"]
+    staff = {
+        "type": "DOCTOR",
+        "firstName": "Maya",
+        "lastName": "Lind",
+        "email": f"maya.{uuid.uuid4().hex[:6]}@clinic.example",
+    }
+    doctor = c.post(f"/v1/tenants/{tenant}/staff", headers=admin, json=staff).json()["id"]
+    c.post(f"/v1/staff/{doctor}/approve", headers=admin)
+    doctor_h = bearer(Role.DOCTOR, uuid.UUID(doctor), uuid.UUID(tenant))
+    invite = {
+        "firstName": "Sam",
+        "lastName": "Carter",
+        "email": f"sam.{uuid.uuid4().hex[:6]}@patients.example",
+    }
+    invited: dict[str, Any] = c.post("/v1/patients/invite", headers=doctor_h, json=invite).json()
+    patient_h = bearer(Role.PATIENT, uuid.UUID(invited["patientId"]), uuid.UUID(tenant))
+    return doctor_h, patient_h, invited
+
+
 def seed(base: str) -> tuple[dict[str, str], str, int]:
     """A tenant, a patient and one workout; returns (patient headers, workout id, head)."""
-    admin = bearer(Role.PLATFORM_ADMIN, uuid.uuid4())
     with httpx.Client(base_url=base, timeout=30) as c:
-        tenant = c.post("/v1/tenants", headers=admin, json={"name": "Bench"}).json()["id"]
-        staff = {
-            "type": "DOCTOR",
-            "firstName": "Maya",
-            "lastName": "Lind",
-            "email": f"maya.{uuid.uuid4().hex[:6]}@clinic.example",
-        }
-        doctor = c.post(f"/v1/tenants/{tenant}/staff", headers=admin, json=staff).json()["id"]
-        c.post(f"/v1/staff/{doctor}/approve", headers=admin)
-        doctor_h = bearer(Role.DOCTOR, uuid.UUID(doctor), uuid.UUID(tenant))
-        invite = {
-            "firstName": "Sam",
-            "lastName": "Carter",
-            "email": f"sam.{uuid.uuid4().hex[:6]}@patients.example",
-        }
-        patient = c.post("/v1/patients/invite", headers=doctor_h, json=invite).json()["patientId"]
-        patient_h = bearer(Role.PATIENT, uuid.UUID(patient), uuid.UUID(tenant))
+        _, patient_h, _ = doctor_and_patient(c, "Bench")
         body = {"exercises": [{"exerciseId": "squat", "name": "Squat", "prescribed": {"sets": 3}}]}
         started = c.post("/v1/workouts", headers=patient_h, json=body).json()
         return patient_h, started["workoutId"], started["position"]
@@ -232,25 +242,8 @@ def memory_under_floods(pid: int, port: int) -> tuple[float, float]:
 def seed_conversation(base: str, messages: int) -> tuple[dict[str, str], str, list[str]]:
     """A doctor and a patient, their direct conversation and `messages` chat messages in
     it; returns (patient headers, conversation id, message ids oldest first)."""
-    admin = bearer(Role.PLATFORM_ADMIN, uuid.uuid4())
     with httpx.Client(base_url=base, timeout=30) as c:
-        tenant = c.post("/v1/tenants", headers=admin, json={"name": "Bench P5"}).json()["id"]
-        staff = {
-            "type": "DOCTOR",
-            "firstName": "Maya",
-            "lastName": "Lind",
-            "email": f"maya.{uuid.uuid4().hex[:6]}@clinic.example",
-        }
-        doctor = c.post(f"/v1/tenants/{tenant}/staff", headers=admin, json=staff).json()["id"]
-        c.post(f"/v1/staff/{doctor}/approve", headers=admin)
-        doctor_h = bearer(Role.DOCTOR, uuid.UUID(doctor), uuid.UUID(tenant))
-        invite = {
-            "firstName": "Sam",
-            "lastName": "Carter",
-            "email": f"sam.{uuid.uuid4().hex[:6]}@patients.example",
-        }
-        invited = c.post("/v1/patients/invite", headers=doctor_h, json=invite).json()
-        patient_h = bearer(Role.PATIENT, uuid.UUID(invited["patientId"]), uuid.UUID(tenant))
+        doctor_h, patient_h, invited = doctor_and_patient(c, "Bench P5")
         [conversation] = c.get(
             f"/v1/conversations?minPosition={invited['position']}", headers=patient_h
         ).json()
