@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import strict_json
-from api.auth import InvalidTokenError, decode_token
+from api.auth import InvalidTokenError, tokens_for
 from api.deps import current_actor
 from api.errors import ProblemError, problem
 from bootstrap.settings import Settings
@@ -54,7 +54,7 @@ class RequestLimitsMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
-        self.jwt_secret = jwt_secret
+        self.tokens = tokens_for(jwt_secret)
         self._routes: dict[int, tuple[bool, bool]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -138,7 +138,7 @@ class RequestLimitsMiddleware:
         if scheme.lower() != "bearer" or not credentials:
             raise _unauthorized("A bearer token is required.")
         try:
-            decode_token(self.jwt_secret, credentials)
+            self.tokens.verify(credentials)
         except InvalidTokenError as e:
             raise _unauthorized(str(e)) from None
 

@@ -228,11 +228,11 @@ def signed_in(request: Request, runtime: RuntimeDep) -> Caller:
 SignedIn = Annotated[Caller, Depends(signed_in)]
 
 
-def role(*roles: Role) -> Callable[[Caller], Caller]:
+def role(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
     check = require(*roles)  # the API's own 403
 
-    def admitted(who: SignedIn) -> Caller:
-        check(who.actor)
+    async def admitted(who: SignedIn) -> Caller:
+        await check(who.actor)
         return who
 
     return admitted
@@ -256,7 +256,7 @@ def posted(*roles: Role) -> Callable[..., Coroutine[Any, Any, Caller]]:
         who = signed_in(request, runtime)
         if not csrf_holds(runtime, who.token, fields.get(CSRF_FIELD)):
             raise CsrfError()
-        check(who.actor)
+        await check(who.actor)
         return who
 
     return admitted

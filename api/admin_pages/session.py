@@ -25,12 +25,11 @@ from datetime import UTC, datetime
 
 import jwt
 from fastapi import Request
-from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.responses import Response
 
 from api.auth import ALGORITHM
-from api.deps import current_actor
+from api.deps import actor_of_token
 from api.errors import ProblemError
 from bootstrap.runtime import Runtime
 from domain.shared.context import Actor
@@ -75,7 +74,7 @@ def bearer_token(request: Request) -> str | None:
 def actor_of(runtime: Runtime, token: str) -> Actor:
     """The token's actor, by the API's own rule (and noted for the audit entry); raises
     ProblemError 401 as the API would."""
-    return current_actor(runtime, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
+    return actor_of_token(runtime, token)
 
 
 def caller(request: Request, runtime: Runtime) -> Caller:

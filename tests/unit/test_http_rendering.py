@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from fastapi.responses import JSONResponse
 
-from api.audit import middleware
-from api.audit.middleware import TokenCache
-from api.auth import mint_token
+import api.auth as token_module
+from api.auth import TokenCache, mint_token
 from api.commands import CommandResponse
 from domain.shared.context import Role
 from tests.support.app import auth, make_api
@@ -65,13 +64,13 @@ def _stdlib(document: Any) -> bytes:
 
 def _counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = middleware.decode_token
+    real = token_module.decode_token
 
     def counted(secret: str, token: str) -> Any:
         calls.append(token)
         return real(secret, token)
 
-    monkeypatch.setattr(middleware, "decode_token", counted)
+    monkeypatch.setattr(token_module, "decode_token", counted)
     return calls
 
 
