@@ -300,7 +300,7 @@ class SQLiteReadStore(RebuildableStore):
             .execute(f"SELECT doc FROM {checked(table)} WHERE id = ?", (key,))
             .fetchone()
         )
-        return json.loads(row[0]) if row else None
+        return orjson.loads(row[0]) if row else None
 
     def get_many(self, table: str, keys: Iterable[str]) -> dict[str, Doc]:
         keys = list(keys)
@@ -311,7 +311,7 @@ class SQLiteReadStore(RebuildableStore):
             for key, doc in self._conn().execute(
                 f"SELECT id, doc FROM {checked(table)} WHERE id IN ({marks})", chunk
             ):
-                found[key] = json.loads(doc)
+                found[key] = orjson.loads(doc)
         return found
 
     def list(self, table: str, tenant_id: str | None = None) -> list[Doc]:
@@ -322,14 +322,14 @@ class SQLiteReadStore(RebuildableStore):
             rows = self._conn().execute(
                 f"SELECT doc FROM {t} WHERE tenant_id = ? ORDER BY id", (tenant_id,)
             )
-        return [json.loads(doc) for (doc,) in rows]
+        return [orjson.loads(doc) for (doc,) in rows]
 
     def upto(self, table: str, sort_key: str, limit: int) -> Docs:
         rows = self._conn().execute(
             f"SELECT doc FROM {checked(table)} WHERE sort_key <= ? ORDER BY sort_key LIMIT ?",
             (sort_key, limit),
         )
-        return [json.loads(doc) for (doc,) in rows]
+        return [orjson.loads(doc) for (doc,) in rows]
 
     def first(self, table: str) -> Doc | None:
         row = (
@@ -340,11 +340,11 @@ class SQLiteReadStore(RebuildableStore):
             )
             .fetchone()
         )
-        return json.loads(row[0]) if row else None
+        return orjson.loads(row[0]) if row else None
 
     def page(self, table: str, tenant_id: str | None, after: str, below: str, limit: int) -> Docs:
         rows = self._conn().execute(*self.page_statement(table, tenant_id, after, below, limit))
-        return [json.loads(doc) for (doc,) in rows]
+        return [orjson.loads(doc) for (doc,) in rows]
 
     @staticmethod
     def page_statement(
@@ -538,6 +538,7 @@ class PostgresReadStore(RebuildableStore):
             # A connection broken by a database restart is found out before it is used,
             # and a request waits at most a few seconds for one (then 503s).
             check=_check_now_and_then,
+            configure=_documents_by_orjson,
             timeout=2.0,
             open=True,
         )
@@ -897,6 +898,13 @@ def _rebuild_row(row: Sequence[Any]) -> dict[str, Any]:
 
 _CHECKED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 CHECK_EVERY_SECONDS = 1.0
+
+
+def _documents_by_orjson(conn: Any) -> None:
+    """JSONB documents parsed by orjson (about 3x faster than json, the same values)."""
+    from psycopg.types.json import set_json_loads
+
+    set_json_loads(orjson.loads, conn)
 
 
 def _check_now_and_then(conn: Any) -> None:
