@@ -80,5 +80,15 @@ def drop_schema(url: str, schema: str) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+    for attempt in range(3):
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(drop)
+            return
+        except psycopg.errors.DeadlockDetected:
+            # A session still finishing in the schema (a writer stopped a moment ago) can
+            # deadlock with the DROP, and PostgreSQL aborts the DROP: drop it again.
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
