@@ -23,8 +23,9 @@ lint: env
 	.venv/bin/mypy
 	.venv/bin/mypy --strict domain
 
-# The suite on both cores (one file per worker at a time), then the tests that need the
-# machine to themselves (kill -9, PostgreSQL restarts, the shared Redis), alone.
+# The suite on both cores (one file per worker at a time, the longest files first:
+# tests/conftest.py), then the tests that need the machine to themselves (kill -9,
+# PostgreSQL restarts), alone.
 test: lint
-	.venv/bin/pytest -n 2 --dist loadfile -m "not serial"
-	.venv/bin/pytest -m serial
+	.venv/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not serial" --durations=15
+	.venv/bin/pytest -m serial --durations=15
