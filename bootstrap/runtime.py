@@ -28,6 +28,7 @@ from projections.platform.rebuild import Rebuilds
 from projections.platform.revealing import RevealingStore
 from projections.platform.runner import ProjectionRunner, Status
 from projections.platform.store import PostgresReadStore, RebuildableStore, SQLiteReadStore
+from projections.platform.tail import LogTail
 from projections.platform.wakeup import PostgresListener, WakeHub
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,9 @@ class Runtime:
         for runner in self.runners.values():
             runner.on_commit = self.read_models_moved.poke
         self.log.add_listener(self.hub.poke)
+        # The runners of this process follow one shared tail of the log.
+        self.tail = LogTail(self.log)
+        self.hub.add_callback(self.tail.poke)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listener: PostgresListener | None = None
@@ -220,6 +224,7 @@ class Runtime:
         """Follow the log in background threads, one per projection."""
         self.start_listener()
         for runner in self.runners.values():
+            runner.tail = self.tail
             wake = self.hub.subscribe()
             thread = threading.Thread(
                 target=runner.run_forever,

@@ -22,6 +22,7 @@ from eventsourcing.persistence import Notification
 from domain.shared.eventlog import EventLog
 from projections.platform.projection import Batch, Projection
 from projections.platform.store import Changes, FoldStore, ReadStore, TrackingConflictError
+from projections.platform.tail import LogTail
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class ProjectionRunner:
         self.store = store
         self.batch_size = batch_size
         self.topics = projection.topics()
+        self._topic_set = frozenset(self.topics) or None  # None: every topic
+        # Following the log: the process's shared head and newest events (tail.py).
+        self.tail: LogTail | None = None
         # Told after each catch-up that moved the position (e.g. `?minPosition=` waits).
         self.on_commit: Callable[[], None] | None = None
         # Catching up from far behind reads bigger pages: fewer round trips and commits
@@ -118,8 +122,15 @@ class ProjectionRunner:
         thread decodes and folds page N+1 and a committer thread commits batch N. Folding
         waits for the previous commit, so every fold sees committed rows, exactly as one
         batch at a time would."""
-        head = self.log.head()
+        head = self.tail.head() if self.tail is not None else self.log.head()
         position = start = self.store.position(self.name)
+        if self.tail is not None and position < head:
+            events = self.tail.events(position, head, self._topic_set)
+            if events is not None:  # within the tail: one batch from the shared events
+                self.store.commit(self.name, position, head, self._fold(events).changes)
+                if progress is not None:
+                    progress(head, head)
+                return head - position
         size = self.catch_up_batch_size
         pending: Future[None] | None = None
         page: Future[tuple[int, Sequence[Notification]]] | None = None

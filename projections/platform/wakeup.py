@@ -23,7 +23,9 @@ class WakeHub:
         self._lock = threading.Lock()
 
     def add_callback(self, callback: Callable[[], None]) -> None:
-        """Called (in the poking thread) on every poke: for waiters that are not threads."""
+        """Called (in the poking thread) on every poke, before the subscribed threads are
+        woken: for waiters that are not threads, and for what those threads will look at
+        (the log tail's head; projections/platform/tail.py)."""
         with self._lock:
             self._callbacks.append(callback)
 
@@ -37,10 +39,10 @@ class WakeHub:
         with self._lock:
             events = list(self._events)
             callbacks = list(self._callbacks)
-        for event in events:
-            event.set()
         for callback in callbacks:
             callback()
+        for event in events:
+            event.set()
 
 
 class PostgresListener(threading.Thread):
