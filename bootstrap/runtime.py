@@ -224,7 +224,7 @@ class Runtime:
         """Follow the log in background threads, one per projection."""
         self.start_listener()
         for runner in self.runners.values():
-            runner.tail = self.tail
+            runner.follow(self.tail)
             wake = self.hub.subscribe()
             thread = threading.Thread(
                 target=runner.run_forever,

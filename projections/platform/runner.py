@@ -72,6 +72,11 @@ class ProjectionRunner:
     def name(self) -> str:
         return self.projection.name
 
+    def follow(self, tail: LogTail) -> None:
+        """Follow the log through the process's shared tail (tail.py)."""
+        tail.follow(self._topic_set)
+        self.tail = tail
+
     def status(self) -> Status:
         return Status(self.name, self.store.position(self.name), self.log.head())
 

@@ -4,13 +4,16 @@ follows it (decision 0036).
 A process runs a dozen projection runners. Following the log, each used to answer every
 wake-up with its own round trips: the head, then its page of the new events, decoded
 again for itself. The tail reads the head once per wake-up (`head`), and the new events
-once, of every topic, decoded once (`events`); each runner takes the ones of its topics.
+once, of the topics some runner folds, decoded once (`events`); each runner takes the
+ones of its topics.
 Catching up from far behind does not go through the tail: it reads its own big pages.
 
-The window holds the events of positions (start, end], contiguous: a read extends it
-from `end` to a head, so any range inside it is known whole, including where a runner's
-topics have no event. Events are shared between runners, so folds must not change them
-(the library's events are frozen dataclasses).
+The window holds the events of positions (start, end] of the topics its runners fold
+(`follow`), contiguous: a read extends it from `end` to a head, so any range inside it is
+known whole for those topics, including where a runner's topics have no event.
+
+Events are shared between runners, so folds must not change them (the library's events
+are frozen dataclasses).
 """
 
 from __future__ import annotations
@@ -40,6 +43,20 @@ class LogTail:
         self._events: list[tuple[int, str, Any]] = []  # (position, topic, event)
         self.reads = 0  # database reads of events, for tests and figures
         self.head_reads = 0
+        self.decoded = 0
+        # The topics some follower folds (None: every topic): the window holds only
+        # these, so events no runner folds (outbox attempts, idempotency records...)
+        # are neither read nor decoded.
+        self._topics: set[str] | None = set()
+
+    def follow(self, topics: frozenset[str] | None) -> None:
+        """A runner of these topics (None: of every topic) takes its events from here.
+        New topics empty the window: it was read without them."""
+        with self._lock:
+            if self._topics is None or (topics is not None and topics <= self._topics):
+                return
+            self._topics = None if topics is None else self._topics | topics
+            self._events, self._start, self._end = [], 0, 0
 
     def poke(self, *_: Any) -> None:
         """An event was committed: the next `head` reads the database."""
@@ -71,6 +88,8 @@ class LogTail:
         if head - after > self.keep:
             return None
         with self._lock:
+            if self._topics is not None and (topics is None or not topics <= self._topics):
+                return None  # a runner that did not `follow`: not what the window holds
             if not self._events and self._end == 0:
                 self._start = self._end = after
             if after < self._start:
@@ -87,12 +106,14 @@ class LogTail:
         """Read and decode (end, head] once; drop what fell behind `keep`."""
         fresh: list[tuple[int, str, Any]] = []
         end = self._end
+        topics = () if self._topics is None else sorted(self._topics)
         while end < head:
-            page = self.log.read(end, self.keep, stop=head)
+            page = self.log.read(end, self.keep, stop=head, topics=topics)
             self.reads += 1
             if not page:
                 break
             fresh.extend((n.id, n.topic, self.log.decode(n)) for n in page)
+            self.decoded += len(page)
             end = page[-1].id
             if len(page) < self.keep:
                 break

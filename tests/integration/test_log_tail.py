@@ -28,7 +28,7 @@ def following(rt: Runtime, tail: LogTail) -> list[ProjectionRunner]:
         for projection in (DirectoryProjection(), TenantProjection(), Ledger())
     ]
     for runner in runners:
-        runner.tail = tail
+        runner.follow(tail)
     return runners
 
 
@@ -68,7 +68,7 @@ def test_a_runner_behind_the_window_reads_its_own_pages_and_folds_the_same_rows(
     assert tail.reads == 1
 
     late = ProjectionRunner(Ledger(), runtime.log, runtime.store)
-    late.tail = tail
+    late.follow(tail)
     late.catch_up()  # far behind the window: its own pages again
     assert tail.reads == 1
     assert stored(runtime.store, STAFF, PATIENTS) == {
@@ -97,3 +97,33 @@ def test_runners_following_in_threads_apply_every_position_once_as_a_writer_goes
     # A dozen runners woken by each commit: the head was read far fewer times than once
     # per runner per commit.
     assert runtime.tail.head_reads < len(runtime.runners) * head / 2
+
+
+def test_events_that_no_runner_folds_are_neither_read_nor_decoded(runtime: Runtime) -> None:
+    tail = LogTail(runtime.log)
+    tenants = ProjectionRunner(TenantProjection(), runtime.log, runtime.store)
+    tenants.follow(tail)
+    seed(runtime)
+    tail.poke()
+    tenants.catch_up()
+    log = runtime.log.read(0, 10_000)
+    folded = [n for n in log if n.topic in tenants.topics]
+    assert 0 < tail.decoded == len(folded) < len(log)
+    assert stored(runtime.store, TENANTS) == {TENANTS: fold_from_scratch(runtime)[TENANTS]}
+
+
+def test_a_runner_of_new_topics_empties_the_window_and_misses_nothing(runtime: Runtime) -> None:
+    tail = LogTail(runtime.log)
+    tenants = ProjectionRunner(TenantProjection(), runtime.log, runtime.store)
+    tenants.follow(tail)
+    seed(runtime)
+    tail.poke()
+    tenants.catch_up()  # the window holds tenant events only
+
+    directory = ProjectionRunner(DirectoryProjection(), runtime.log, runtime.store)
+    directory.follow(tail)  # staff and patient topics too: the window starts again
+    seed_clinic(runtime)
+    tail.poke()
+    tenants.catch_up()
+    directory.catch_up()
+    assert stored(runtime.store, TENANTS, STAFF, PATIENTS) == fold_from_scratch(runtime)
