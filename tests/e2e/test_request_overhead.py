@@ -10,22 +10,10 @@ from typing import Any
 
 import pytest
 
-import api.auth as token_module
 from api import deps
 from domain.shared.context import Role
 from tests.support.app import Api, auth, token
-
-
-def _counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = token_module.decode_token
-
-    def counted(secret: str, text: str) -> Any:
-        calls.append(text)
-        return real(secret, text)
-
-    monkeypatch.setattr(token_module, "decode_token", counted)
-    return calls
+from tests.support.tokens import counting_decodes
 
 
 def test_a_token_is_verified_once_for_every_request_that_carries_it(
@@ -33,7 +21,7 @@ def test_a_token_is_verified_once_for_every_request_that_carries_it(
 ) -> None:
     tenant = sqlite_api.tenant()
     _, doctor = sqlite_api.doctor(tenant)
-    calls = _counting_decodes(monkeypatch)
+    calls = counting_decodes(monkeypatch)
     for _ in range(5):
         sqlite_api.ok("GET", "/v1/me/notifications", doctor)
     assert calls == [doctor["Authorization"].removeprefix("Bearer ")]

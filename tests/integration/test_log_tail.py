@@ -99,26 +99,27 @@ def test_runners_following_in_threads_apply_every_position_once_as_a_writer_goes
     assert runtime.tail.head_reads < len(runtime.runners) * head / 2
 
 
-def test_events_that_no_runner_folds_are_neither_read_nor_decoded(runtime: Runtime) -> None:
-    tail = LogTail(runtime.log)
-    tenants = ProjectionRunner(TenantProjection(), runtime.log, runtime.store)
+def tenants_caught_up(rt: Runtime) -> tuple[LogTail, ProjectionRunner]:
+    """A tail followed by the tenants read model alone, caught up over a seeded log."""
+    tail = LogTail(rt.log)
+    tenants = ProjectionRunner(TenantProjection(), rt.log, rt.store)
     tenants.follow(tail)
-    seed(runtime)
+    seed(rt)
     tail.poke()
     tenants.catch_up()
-    log = runtime.log.read(0, 10_000)
+    return tail, tenants
+
+
+def test_events_that_no_runner_folds_are_neither_read_nor_decoded(runtime: Runtime) -> None:
+    tail, tenants = tenants_caught_up(runtime)
+    log = runtime.log.log.read(0, 10_000)
     folded = [n for n in log if n.topic in tenants.topics]
     assert 0 < tail.decoded == len(folded) < len(log)
     assert stored(runtime.store, TENANTS) == {TENANTS: fold_from_scratch(runtime)[TENANTS]}
 
 
 def test_a_runner_of_new_topics_empties_the_window_and_misses_nothing(runtime: Runtime) -> None:
-    tail = LogTail(runtime.log)
-    tenants = ProjectionRunner(TenantProjection(), runtime.log, runtime.store)
-    tenants.follow(tail)
-    seed(runtime)
-    tail.poke()
-    tenants.catch_up()  # the window holds tenant events only
+    tail, tenants = tenants_caught_up(runtime)  # the window holds tenant events only
 
     directory = ProjectionRunner(DirectoryProjection(), runtime.log, runtime.store)
     directory.follow(tail)  # staff and patient topics too: the window starts again

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from fastapi.responses import JSONResponse
 
-import api.auth as token_module
 from api.auth import TokenCache, mint_token
 from api.commands import CommandResponse
 from domain.shared.context import Role
 from tests.support.app import auth, make_api
+from tests.support.tokens import counting_decodes
 
 SECRET = "careloop-test-secret-of-at-least-32-bytes"
 
@@ -62,22 +62,10 @@ def _stdlib(document: Any) -> bytes:
     return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def _counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = token_module.decode_token
-
-    def counted(secret: str, token: str) -> Any:
-        calls.append(token)
-        return real(secret, token)
-
-    monkeypatch.setattr(token_module, "decode_token", counted)
-    return calls
-
-
 def test_a_token_is_verified_once_and_names_its_caller_until_it_expires(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls = _counting_decodes(monkeypatch)
+    calls = counting_decodes(monkeypatch)
     user, tenant = uuid.uuid4(), uuid.uuid4()
     # Issued 59 s ago for 60 s: it expires within the next second.
     issued = datetime.fromtimestamp(int(time.time()) - 59, UTC)
@@ -94,7 +82,7 @@ def test_a_token_is_verified_once_and_names_its_caller_until_it_expires(
 
 
 def test_a_refused_token_is_not_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _counting_decodes(monkeypatch)
+    calls = counting_decodes(monkeypatch)
     forged = mint_token(
         "another-secret-of-at-least-32-bytes!!", uuid.uuid4(), Role.PATIENT, uuid.uuid4(), 60
     )
