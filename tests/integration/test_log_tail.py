@@ -112,7 +112,7 @@ def tenants_caught_up(rt: Runtime) -> tuple[LogTail, ProjectionRunner]:
 
 def test_events_that_no_runner_folds_are_neither_read_nor_decoded(runtime: Runtime) -> None:
     tail, tenants = tenants_caught_up(runtime)
-    log = runtime.log.log.read(0, 10_000)
+    log = runtime.log.read(0, 10_000)
     folded = [n for n in log if n.topic in tenants.topics]
     assert 0 < tail.decoded == len(folded) < len(log)
     assert stored(runtime.store, TENANTS) == {TENANTS: fold_from_scratch(runtime)[TENANTS]}
