@@ -5,8 +5,9 @@ events? Append latency and the fold rate, at both sizes, in one run on PostgreSQ
 
 1. A fresh schema; `window` staff registrations through the command path (100k events).
    Measured at this size: the latency of single-event commands at 1 writer (p50/p99 over
-   400 after 50 warm-up), and the directory read model folding the newest `window`
-   events (all of them here) into its empty tables: the work a rebuild does per page.
+   3 blocks of 2,000, each after 50 warm-up and a CHECKPOINT; each block's p99 shown),
+   and the directory read model folding the newest `window` events (all of them here)
+   into its empty tables: the work a rebuild does per page.
 2. The log grown to `events`: copies of a real stored `Staff.Registered` (new originator
    ids, same state) COPY'd into the events table, and the read model's rows for them
    COPY'd into its table with its tracking row moved past them, as if folded. Then
@@ -75,16 +76,33 @@ def seed_staff(rt: Runtime, count: int) -> uuid.UUID:
     return uuid.UUID(str(tenant.id))
 
 
-def append_latencies(rt: Runtime, tenant: uuid.UUID, count: int = 400) -> list[float]:
+def append_latencies(rt: Runtime, tenant: uuid.UUID, count: int, offset: int) -> list[float]:
+    """Seconds of `count` single-registration commands at 1 writer, after 50 warm-up."""
     people = People()
     ctx = CommandContext(actor=ADMIN, causation_id="bench-growth")
     seconds = []
     for k in range(count + 50):
         started = time.perf_counter()
-        rt.commands.run(ctx, partial(register_many, people, tenant, 10_000_000 + k, 1))
+        rt.commands.run(ctx, partial(register_many, people, tenant, offset + k, 1))
         if k >= 50:
             seconds.append(time.perf_counter() - started)
     return seconds
+
+
+def append_blocks(
+    rt: Runtime, url: str, tenant: uuid.UUID, count: int, blocks: int, offset: int
+) -> dict[str, Any]:
+    """`blocks` blocks of `count` appends, each after a CHECKPOINT (so that neither size
+    measures the flush of what was just written): pooled p50/p99 and each block's p99."""
+    pooled: list[float] = []
+    block_p99 = []
+    for b in range(blocks):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+        seconds = append_latencies(rt, tenant, count, offset + b * (count + 50))
+        block_p99.append(summary(seconds)["p99"])
+        pooled += seconds
+    return {**summary(pooled), "blocks": block_p99, "samples": len(pooled)}
 
 
 def fold_newest(rt: Runtime, window: int) -> float:
@@ -165,6 +183,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--window", type=int, default=100_000)
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--appends", type=int, default=2000, help="appends per block")
+    parser.add_argument("--blocks", type=int, default=3, help="blocks of appends per size")
     args = parser.parse_args()
     schema = f"bench_growth_{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=args.database_url, database_schema=schema)
@@ -175,7 +195,9 @@ def main() -> None:
         head = rt.log.head()
         rt.store.reset("directory", rt.runners["directory"].projection.tables)
         results["small"] = {"events": head, "fold": fold_newest(rt, head)}
-        results["small"]["append"] = summary(append_latencies(rt, tenant))
+        results["small"]["append"] = append_blocks(
+            rt, args.database_url, tenant, args.appends, args.blocks, 10_000_000
+        )
         rt.runners["directory"].catch_up()
         console.log(f"at {head:,} events: {results['small']}")
 
@@ -184,7 +206,9 @@ def main() -> None:
         seed_more(rt, tenant, args.window)
         assert rt.log.head() - bus_start == args.window
         results["large"] = {"events": rt.log.head(), "fold": fold_newest(rt, args.window)}
-        results["large"]["append"] = summary(append_latencies(rt, tenant))
+        results["large"]["append"] = append_blocks(
+            rt, args.database_url, tenant, args.appends, args.blocks, 30_000_000
+        )
         console.log(f"at {rt.log.head():,} events: {results['large']}")
     finally:
         rt.close()
@@ -231,6 +255,12 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             "met" if worse <= 0.10 else "MISS",
         )
     console.print(table)
+    for size in (small, large):
+        blocks = " / ".join(f"{p99:.1f}" for p99 in size["append"]["blocks"])
+        console.print(
+            f"append p99 per block at {size['events']:,} events: {blocks} ms "
+            f"({size['append']['samples']:,} appends, each block after a CHECKPOINT)"
+        )
 
 
 if __name__ == "__main__":
