@@ -261,9 +261,14 @@ def projections_run() -> None:
 
 
 def _wait_for_a_signal() -> None:
-    """Block until SIGTERM or Ctrl-C, so the caller can shut down cleanly."""
+    """Block until SIGTERM or SIGINT (Ctrl-C), so the caller can shut down cleanly.
+
+    Both are handled here: a process started in the background by a non-interactive
+    shell inherits SIGINT as ignored, and Python then raises no KeyboardInterrupt, so a
+    SIGINT from a supervisor (or a test harness) would go unheard until its SIGKILL."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         while not stop.wait(1.0):
             pass
