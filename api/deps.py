@@ -214,7 +214,7 @@ def read_model(name: str) -> Callable[..., Awaitable[None]]:
             reached = await waits.wait(
                 str(actor.user_id),
                 name,
-                lambda: runtime.store.position(name),
+                lambda: runtime.current(name, min_position),
                 min_position,
                 timeout,
             )

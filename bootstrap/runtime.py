@@ -264,10 +264,19 @@ class Runtime:
         """Read model `name` is consistent with the log up to `position`: it has processed
         it, or no event it folds lies between where it is and there (a read model that
         the last events did not concern need not run first to be current)."""
-        at = self.store.position(name)
-        if at >= position:
-            return True
-        return not self.log.read(at, 1, stop=position, topics=self.runners[name].topics)
+        return self.current(name, position) >= position
+
+    def current(self, name: str, upto: int) -> int:
+        """How far read model `name` is consistent with the log, looking no further than
+        `upto`: its tracking row's position (or its runner's, in this process, where the
+        newest events did not concern it: decision 0037), or up to just before the first
+        event it folds that it has not processed."""
+        runner = self.runners[name]
+        at = runner.current()
+        if at >= upto:
+            return at
+        first = self.log.read(at, 1, stop=upto, topics=runner.topics)
+        return first[0].id - 1 if first else upto
 
     def tenant_at(self, position: int, lookback: int = 16) -> str | None:
         """The tenant whose data the command that wrote up to `position` changed: the

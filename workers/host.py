@@ -54,9 +54,7 @@ class WorkerHost:
             runtime.clock,
             self.dispatch,
             runtime.settings.sweep_interval_seconds,
-            behind=lambda: (
-                runtime.store.position(runtime.views.deadlines.name) < runtime.log.head()
-            ),
+            behind=lambda: not runtime.reached(runtime.views.deadlines.name, runtime.log.head()),
             chunk_size=lambda kind: runtime.deadline_handlers[kind].chunk_size,
             backlog=self.backlog,
         )

@@ -27,6 +27,11 @@ from projections.platform.tail import LogTail
 log = logging.getLogger(__name__)
 
 CATCH_UP_BATCH_SIZE = 2000
+# Following the log, a runner that the newest events do not concern moves its tracking row
+# lazily (decision 0037): once nothing new has come for this long, or once it is this many
+# positions behind what it knows.
+QUIET_FLUSH_SECONDS = 0.05
+QUIET_FLUSH_SPAN = 1000
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,11 @@ class ProjectionRunner:
         # which releases the GIL: the database works on the other core).
         self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{projection.name}")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"read-{projection.name}")
+        # (stored, known): the tracking row says `stored`, and no event of ours lies in
+        # (stored, known]: the read model is current up to `known`, not yet written down.
+        self._quiet: tuple[int, int] | None = None
+        self.quiet_flush_seconds = QUIET_FLUSH_SECONDS
+        self.quiet_flush_span = QUIET_FLUSH_SPAN
         store.create(projection.name, projection.tables, projection.sorted_by)
 
     @property
@@ -78,7 +88,14 @@ class ProjectionRunner:
         self.tail = tail
 
     def status(self) -> Status:
-        return Status(self.name, self.store.position(self.name), self.log.head())
+        return Status(self.name, self.current(), self.log.head())
+
+    def current(self) -> int:
+        """The position the read model is current up to, as far as this runner knows: its
+        tracking row's, or further where the events since concern none of its topics."""
+        stored = self.store.position(self.name)
+        quiet = self._quiet
+        return quiet[1] if quiet is not None and quiet[0] == stored else stored
 
     def _read(self, start: int, head: int, size: int) -> tuple[int, Sequence[Notification]]:
         """The next page of our notifications after `start`, and where it ends."""
@@ -119,23 +136,36 @@ class ProjectionRunner:
         self,
         stop: threading.Event | None = None,
         progress: Callable[[int, int], None] | None = None,
+        lazy: bool = False,
     ) -> int:
         """Run batches until the head seen at the start is reached (or `stop` is set);
-        `progress(position, head)` is told after each page.
+        `progress(position, head)` is told after each page. Returns how many positions the
+        tracking row moved.
+
+        `lazy` (following the log through the tail): when the new events concern none of
+        this read model's topics, nothing is written; the runner remembers how far it is
+        current (`current`) and writes it down later (`flush`).
 
         Three stages overlap: a reader thread reads page N+2 from the database while this
         thread decodes and folds page N+1 and a committer thread commits batch N. Folding
         waits for the previous commit, so every fold sees committed rows, exactly as one
         batch at a time would."""
         head = self.tail.head() if self.tail is not None else self.log.head()
+        if lazy and self._quiet_through(head):
+            return 0
         position = start = self.store.position(self.name)
         if self.tail is not None and position < head:
             events = self.tail.events(position, head, self._topic_set)
             if events is not None:  # within the tail: one batch from the shared events
+                if lazy and not events and head - position <= self.quiet_flush_span:
+                    self._quiet = (position, head)
+                    return 0
+                self._quiet = None
                 self.store.commit(self.name, position, head, self._fold(events).changes)
                 if progress is not None:
                     progress(head, head)
                 return head - position
+        self._quiet = None
         size = self.catch_up_batch_size
         pending: Future[None] | None = None
         page: Future[tuple[int, Sequence[Notification]]] | None = None
@@ -169,6 +199,33 @@ class ProjectionRunner:
         if progress is not None:
             progress(position, head)
         return position - start
+
+    def _quiet_through(self, head: int) -> bool:
+        """Whether the runner already knows it is current up to `head`, or the tail shows
+        that the events since concern none of its topics (then it knows it now)."""
+        quiet = self._quiet
+        if quiet is None or self.tail is None:
+            return False
+        stored, known = quiet
+        if head <= known:
+            return True
+        if head - stored > self.quiet_flush_span:
+            return False  # far enough: the next batch writes it down
+        events = self.tail.events(known, head, self._topic_set)
+        if events is None or events:
+            return False
+        self._quiet = (stored, head)
+        return True
+
+    def flush(self) -> int:
+        """Write down how far the read model is current (`catch_up(lazy=True)`); returns
+        how many positions the tracking row moved."""
+        quiet, self._quiet = self._quiet, None
+        if quiet is None:
+            return 0
+        stored, known = quiet
+        self.store.commit(self.name, stored, known, Changes())
+        return known - stored
 
     def fold_range(self, start: int, stop: int) -> tuple[int, Changes]:
         """Fold every event of ours in (start, stop] into one batch, uncommitted: the
@@ -209,15 +266,23 @@ class ProjectionRunner:
                 stop.wait(poll_seconds)
 
     def _follow(self, wake: threading.Event, stop: threading.Event, poll_seconds: float) -> None:
+        self._quiet = None
         while not stop.is_set():
             wake.clear()
             try:
-                moved = self.catch_up()
+                moved = self.catch_up(lazy=True)
+                # Nothing new for a moment: write down how far the read model is current.
+                if moved == 0 and self._quiet is not None:
+                    if wake.wait(self.quiet_flush_seconds):
+                        continue
+                    moved = self.flush()
             except TrackingConflictError:
                 log.warning("%s: another runner advanced first", self.name)
+                self._quiet = None
                 moved = 0
             except Exception:
                 log.exception("%s: batch failed; retrying", self.name)
+                self._quiet = None
                 stop.wait(poll_seconds)
                 continue
             if moved == 0:
