@@ -23,6 +23,7 @@ from domain.shared.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from domain.shared.pool_checks import suspect
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ def install(app: FastAPI) -> None:
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("the database is unavailable: %s", type(exc).__name__)
+        suspect()  # the pools check each connection before its next use
         return problem(
             503,
             "The database is unavailable; nothing was changed. Try again shortly.",
@@ -175,7 +177,7 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             return await unavailable(request, exc)
-        log.exception("unhandled error", exc_info=exc)
+        log.exception("unhandled error")
         return problem(500, "Something went wrong on our side.", "internal")
 
 

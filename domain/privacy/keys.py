@@ -295,11 +295,22 @@ class PostgresKeyStore(KeyStore):
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self._lock_conn:
-            return list(self._cursor().execute(sql, params).fetchall())
+            return list(self._once_more_if_broken(sql, params).fetchall())
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         with self._lock_conn:
-            self._cursor().execute(sql, params)
+            self._once_more_if_broken(sql, params)
+
+    def _once_more_if_broken(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """Run one statement (each of `_rows` and `_run`'s is idempotent); when the
+        connection turns out broken (a database restart since its last use), once more on
+        a new one, instead of failing the request that found it out."""
+        try:
+            return self._cursor().execute(sql, params)
+        except Exception:
+            if self._conn_ is None or not self._conn_.broken:
+                raise
+            return self._cursor().execute(sql, params)
 
     def _load(self, subject: uuid.UUID) -> tuple[bool, bytes | None]:
         rows = self._rows("SELECT wrapped FROM patient_keys WHERE subject = %s", (subject,))

@@ -12,8 +12,6 @@ import json
 import re
 import sqlite3
 import threading
-import time
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
@@ -24,6 +22,7 @@ from typing import Any, Protocol
 import orjson
 
 from domain.privacy.personal import sealed_json
+from domain.shared.pool_checks import check_when_due, watch
 
 Doc = dict[str, Any]
 Docs = list[Doc]
@@ -537,11 +536,12 @@ class PostgresReadStore(RebuildableStore):
             kwargs={"options": f"-c search_path={self.schema}", "autocommit": True},
             # A connection broken by a database restart is found out before it is used,
             # and a request waits at most a few seconds for one (then 503s).
-            check=_check_now_and_then,
+            check=check_when_due,
             configure=_documents_by_orjson,
             timeout=2.0,
             open=True,
         )
+        watch(self.pool)
         self._election_lock = threading.Lock()
         self._election_conn: Any = None
 
@@ -896,27 +896,11 @@ def _rebuild_row(row: Sequence[Any]) -> dict[str, Any]:
     return record
 
 
-_CHECKED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-CHECK_EVERY_SECONDS = 1.0
-
-
 def _documents_by_orjson(conn: Any) -> None:
     """JSONB documents parsed by orjson (about 3x faster than json, the same values)."""
     from psycopg.types.json import set_json_loads
 
     set_json_loads(orjson.loads, conn)
-
-
-def _check_now_and_then(conn: Any) -> None:
-    """The pool's check on handing out a connection, at most once a second per connection:
-    enough to find one that a database restart broke, without a round trip per use."""
-    from psycopg_pool import ConnectionPool
-
-    now = time.monotonic()
-    if now - _CHECKED.get(conn, 0.0) < CHECK_EVERY_SECONDS:
-        return
-    ConnectionPool.check_connection(conn)
-    _CHECKED[conn] = now
 
 
 def describe(store: ReadStore) -> Mapping[str, str]:
