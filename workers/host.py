@@ -46,6 +46,7 @@ class WorkerHost:
                 runtime.commands,
                 runtime.reached,
                 runtime.hub.subscribe(),
+                tail=runtime.tail,
             )
             for reaction in runtime.reactions
         ]

@@ -29,6 +29,7 @@ from domain.shared.errors import DomainError
 from domain.shared.eventlog import EventLog, TrackingConflictError, metadata_of
 from domain.shared.reactions import Reaction
 from domain.shared.unit_of_work import UnitOfWork
+from projections.platform.tail import LogTail
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class ReactionFollower:
         commands: CommandBus,
         reached: Callable[[str, int], bool],
         wake: threading.Event | None = None,
+        tail: LogTail | None = None,
     ) -> None:
         self.reaction = reaction
         self.log = event_log
@@ -62,6 +64,12 @@ class ReactionFollower:
         self.reached = reached
         self.wake = wake or threading.Event()
         self.topics = reaction.manager.topics()
+        self._topic_set = frozenset(self.topics) or None
+        # The process's shared head and newest events (projections/platform/tail.py): the
+        # followers woken by one commit read the head and the new events once, together.
+        self.tail = tail
+        if tail is not None:
+            tail.follow(self._topic_set)
         self._tracked_at = 0.0
         self._passed = 0  # passed in this process, perhaps not recorded yet
 
@@ -80,16 +88,14 @@ class ReactionFollower:
         """React to everything up to the head seen now; returns how far the position
         moved (0 when nothing was new, or when a need was not met yet)."""
         start = position = self.position()
-        head = self.log.head()
+        head = self.tail.head() if self.tail is not None else self.log.head()
         while position < head:
-            page = self.log.read(position, PAGE_SIZE, stop=head, topics=self.topics)
-            end = page[-1].id if len(page) == PAGE_SIZE else head
+            end, events = self._page(position, head)
             triggered = []
-            for notification in page:
-                event = self.log.decode(notification)
+            for at, event in events:
                 commands = self.reaction.manager.decide(event)
                 if commands:
-                    triggered.append(Triggered(notification.id, event, commands))
+                    triggered.append(Triggered(at, event, commands))
             for chunk in _chunks(triggered, CHUNK_SIZE):
                 if not self._needs_reached(chunk[-1].position):
                     return position - start
@@ -103,6 +109,17 @@ class ReactionFollower:
             position = end
             self._passed = position
         return position - start
+
+    def _page(self, after: int, head: int) -> tuple[int, list[tuple[int, Any]]]:
+        """The next events of our topics after `after`, decoded, and where they end: from
+        the shared tail when it holds them, else a page read for ourselves."""
+        if self.tail is not None:
+            events = self.tail.events(after, head, self._topic_set)
+            if events is not None:
+                return head, events
+        page = self.log.read(after, PAGE_SIZE, stop=head, topics=self.topics)
+        end = page[-1].id if len(page) == PAGE_SIZE else head
+        return end, [(n.id, self.log.decode(n)) for n in page]
 
     def record_progress(self) -> None:
         """Record the position passed but not yet recorded (events that asked for

@@ -17,6 +17,7 @@ from domain.messaging.message import Message
 from domain.outbox.delivery import Delivery
 from domain.shared.eventlog import TrackingConflictError, metadata_of
 from domain.shared.reactions import Reaction
+from projections.platform.tail import LogTail
 from tests.support.feedback import Clinic
 from workers import reactions
 from workers.reactions import ReactionFollower
@@ -154,3 +155,29 @@ def test_a_read_model_that_the_new_events_do_not_concern_counts_as_current(
     assert clinic.rt.store.position("care_team") < clinic.rt.log.head()
     assert summary_follower(clinic).run_once() > 0
     assert len(of_type(clinic, Message.Posted)) == 2
+
+
+def test_followers_sharing_a_tail_read_the_head_and_the_new_events_once_and_react_once(
+    clinic: Clinic,
+) -> None:
+    rt = clinic.rt
+    tail = LogTail(rt.log)
+    followers = [
+        ReactionFollower(r, rt.log, rt.commands, rt.reached, tail=tail) for r in rt.reactions
+    ]
+    for count, rounds in ((2, 1), (3, 2)):
+        hard_workouts(clinic, count)
+        rt.catch_up()
+        tail.poke()
+        head = rt.log.head()
+        for follower in followers:
+            follower.run_once()
+        assert (tail.head_reads, tail.reads) == (rounds, rounds)
+        assert all(f.position() >= head for f in followers)
+    assert len(of_type(clinic, Message.Posted)) == 5
+    assert len(of_type(clinic, Delivery.Queued)) == 5
+    # Once more, nothing new of theirs: no reaction runs twice.
+    tail.poke()
+    for follower in followers:
+        follower.run_once()
+    assert len(of_type(clinic, Message.Posted)) == 5
