@@ -18,9 +18,9 @@ MIN_JWT_SECRET_BYTES = 32
 MASTER_KEY_BYTES = 32
 
 
-# API processes on PostgreSQL when CARELOOP_API_WORKERS is unset (decision 0035): one,
-# until the slower answers of two processes are explained.
-DEFAULT_API_WORKERS = 1
+# API processes on PostgreSQL when CARELOOP_API_WORKERS is unset (decision 0035, second
+# amendment: two again, now that their sockets send without delay).
+DEFAULT_API_WORKERS = 2
 
 
 class Settings(BaseSettings):
