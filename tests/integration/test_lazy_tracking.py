@@ -5,7 +5,6 @@ twice or skipped, and every read-your-writes check sees the read model as curren
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -18,7 +17,7 @@ from projections.platform.runner import ProjectionRunner
 from projections.platform.store import TrackingConflictError
 from projections.platform.tail import LogTail
 from projections.tenants.projection import TABLE as TENANTS
-from tests.integration.test_log_tail import tenants_caught_up
+from tests.integration.test_log_tail import every_row_settles_at, tenants_caught_up
 from tests.integration.test_projection_runner import (
     admin,
     fold_from_scratch,
@@ -149,13 +148,7 @@ def test_runners_following_live_write_rows_only_when_concerned_then_settle_at_th
     commits = counting_commits(runtime)
     for _ in range(4):
         seed_clinic(runtime)
-    head = runtime.log.head()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(
-        runtime.store.position(name) < head for name in runtime.runners
-    ):
-        time.sleep(0.05)
-    assert all(runtime.store.position(name) == head for name in runtime.runners)
+    assert every_row_settles_at(runtime, runtime.log.head())
     assert stored(runtime.store, TENANTS) == {TENANTS: fold_from_scratch(runtime)[TENANTS]}
     # Two of each clinic's nine commands concern the tenants read model; the directory's,
     # nearly all of them.

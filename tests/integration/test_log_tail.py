@@ -79,6 +79,17 @@ def test_a_runner_behind_the_window_reads_its_own_pages_and_folds_the_same_rows(
     assert applied_counts(runtime.store) == {n.id: 1 for n in runtime.log.read(0, 10_000)}
 
 
+def every_row_settles_at(rt: Runtime, head: int, within: float = 30) -> bool:
+    """Whether every read model's tracking row reaches `head` within `within` seconds
+    (and no further)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and any(
+        rt.store.position(name) < head for name in rt.runners
+    ):
+        time.sleep(0.05)
+    return all(rt.store.position(name) == head for name in rt.runners)
+
+
 def test_runners_following_in_threads_apply_every_position_once_as_a_writer_goes_on(
     runtime: Runtime,
 ) -> None:
@@ -87,12 +98,7 @@ def test_runners_following_in_threads_apply_every_position_once_as_a_writer_goes
     for _ in range(8):
         seed_clinic(runtime)
     head = runtime.log.head()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(
-        runtime.store.position(name) < head for name in runtime.runners
-    ):
-        time.sleep(0.05)
-    assert all(runtime.store.position(name) == head for name in runtime.runners)
+    assert every_row_settles_at(runtime, head)
     assert stored(runtime.store, TENANTS, STAFF, PATIENTS) == fold_from_scratch(runtime)
     # A dozen runners woken by each commit: the head was read far fewer times than once
     # per runner per commit.
