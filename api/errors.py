@@ -177,7 +177,7 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             return await unavailable(request, exc)
-        log.exception("unhandled error")
+        log.exception("unhandled error", exc_info=exc)
         return problem(500, "Something went wrong on our side.", "internal")
 
 

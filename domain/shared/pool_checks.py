@@ -23,13 +23,10 @@ its appending connection, and the key store retries its statements once.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 import weakref
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 CHECK_EVERY_SECONDS = 1.0
 
