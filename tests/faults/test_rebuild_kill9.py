@@ -97,7 +97,9 @@ def test_a_rebuild_killed_mid_way_resumes_and_ends_identical_to_a_fresh_fold(
                 start_new_session=True,
             )
         position = _wait_for_progress(store, above=max(killed_at, default=0))
-        time.sleep(random.uniform(0, 0.2))
+        # Somewhere within the next page or so: a page of 2,000 events takes ~50 ms on a
+        # fast disk, and a longer pause let the rebuild finish before its kill.
+        time.sleep(random.uniform(0, 0.04))
         process.kill()  # SIGKILL
         process.wait(timeout=30)
         killed_at.append(_build_position(store))
