@@ -238,3 +238,51 @@ def test_groups_keep_working_after_many_conflicts_each_aborting_a_pipeline(
         assert outcomes[1].error is None
     for _ in range(12):
         assert recorder.insert_events([event(uuid.uuid4(), 1)])
+
+
+def test_a_unit_too_long_for_one_values_statement_keeps_its_order_beside_short_ones(
+    rt: Runtime,
+) -> None:
+    """Short units go as a multi-row VALUES, a long one (an import) as the library's
+    composite array; in one group each still gets its own positions, in its own order."""
+    recorder = recorder_of(rt)
+    long_rows = recorder._statements.values_rows + 1
+    short, long, taken = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    recorder.insert_events([event(taken, long_rows)])
+    outcomes = grouped(
+        rt,
+        [
+            lambda: recorder.insert_events([event(uuid.uuid4(), 1)]),
+            lambda: recorder.insert_events([event(short, v) for v in (1, 2, 3)]),
+            lambda: recorder.insert_events([event(long, v) for v in range(1, long_rows + 1)]),
+            # Long, and its last version taken: the whole unit fails, alone.
+            lambda: recorder.insert_events([event(taken, v) for v in range(1, long_rows + 1)]),
+        ],
+    )
+    assert [o.error for o in outcomes[:3]] == [None, None, None]
+    assert isinstance(outcomes[3].error, IntegrityError)
+    assert [e.originator_version for e in recorder.select_events(taken)] == [long_rows]
+    stored = {
+        n.id: (n.originator_id, n.originator_version)
+        for n in recorder.select_notifications(0, 1000)
+    }
+    assert [stored[i] for i in outcomes[1].ids] == [(short, v) for v in (1, 2, 3)]
+    assert [stored[i] for i in outcomes[2].ids] == [(long, v) for v in range(1, long_rows + 1)]
+    assert outcomes[2].ids == list(range(outcomes[2].ids[0], outcomes[2].ids[0] + long_rows))
+
+
+def test_a_queue_longer_than_one_group_is_led_on_by_the_next_in_line(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a group leaves units queued, its leader hands the lead to the first of them:
+    every unit commits, in groups of at most `max_group_units`."""
+    recorder = recorder_of(rt)
+    monkeypatch.setattr(recorder, "max_group_units", 2)
+    originators = [uuid.uuid4() for _ in range(7)]
+    groups_before = recorder.groups_committed
+    outcomes = grouped(rt, [lambda o=o: recorder.insert_events([event(o, 1)]) for o in originators])
+    assert [o.error for o in outcomes] == [None] * 7
+    # The first alone (it waited on the lock), then six queued: three groups of two.
+    assert recorder.groups_committed - groups_before == 4
+    assert recorder._leading is False and recorder._queue == []
+    assert len({o.ids[0] for o in outcomes}) == 7
