@@ -367,6 +367,30 @@ def open_loop(
     return latencies, failures[0], count / elapsed, worst[0]
 
 
+def connections_per_process(port: int) -> list[int]:
+    """How many established connections to `port` each server process holds, most first
+    (Linux /proc): with several API processes, the kernel's SO_REUSEPORT hash decides
+    which process serves each keep-alive connection, and a run's tail follows that split."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # ESTABLISHED, server side
+                    inodes.add(fields[9])
+    counts: dict[str, int] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        counts[pid] = counts.get(pid, 0) + 1
+    return sorted(counts.values(), reverse=True)
+
+
 def p5_backend(
     backend: str,
     database_url: str,
@@ -375,7 +399,7 @@ def p5_backend(
     seconds: float,
     console: Console,
     api_workers: int | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """P5 on one backend, with its own server (and, on PostgreSQL, its own schema and
     projection runner); the figures of `p5_row`."""
     logs = Path(tempfile.mkdtemp(prefix=f"careloop-bench-p5-{backend}-"))
@@ -408,7 +432,12 @@ def p5_backend(
             paths = p5_paths(conversation_id, ids)
             alone = closed_loop(base, paths[:300], headers)  # also a warm-up
             open_loop(base, paths, headers, rate, min(2.0, seconds))  # warm-up
+            split: list[int] = []
+            # Read once the senders are connected (they connect at the start of the loop).
+            counting = threading.Timer(1.0, lambda: split.extend(connections_per_process(port)))
+            counting.start()
             latencies, failed, achieved, worst_send = open_loop(base, paths, headers, rate, seconds)
+            counting.join()
     finally:
         if schema is not None:
             with psycopg.connect(database_url, autocommit=True) as conn:
@@ -425,15 +454,17 @@ def p5_backend(
         "worst_send": worst_send,
         "alone_p50": percentile(alone, 50),
         "alone_p99": percentile(alone, 99),
+        "split": split,
     }
     console.log(
         f"P5 {backend}: p50 {figures['p50']:.1f} ms p99 {figures['p99']:.1f} ms "
-        f"max {figures['max']:.1f} ms, {failed} failed, {achieved:.0f} req/s achieved"
+        f"max {figures['max']:.1f} ms, {failed} failed, {achieved:.0f} req/s achieved; "
+        f"{SENDERS} connections per API process: {'/'.join(map(str, split))}"
     )
     return figures
 
 
-def p5_row(table: Table, backend: str, messages: int, rate: float, f: dict[str, float]) -> None:
+def p5_row(table: Table, backend: str, messages: int, rate: float, f: dict[str, Any]) -> None:
     met = f["p99"] <= P5_P99_TARGET_MS and f["failed"] == 0
     where = "embedded (SQLite)" if backend == "embedded" else "PostgreSQL"
     table.add_row(
@@ -445,7 +476,8 @@ def p5_row(table: Table, backend: str, messages: int, rate: float, f: dict[str, 
         + (f" ({f['failed']:.0f} of {f['requests']:,.0f} failed)" if f["failed"] else ""),
         f"one at a time: p50 {f['alone_p50']:.1f} / p99 {f['alone_p99']:.1f} ms; "
         f"{f['requests']:,.0f} requests at {f['achieved']:.0f}/s, max {f['max']:.0f} ms, "
-        f"sends up to {f['worst_send']:.1f} ms late",
+        f"sends up to {f['worst_send']:.1f} ms late; connections per API process "
+        f"{'/'.join(map(str, f['split']))}",
     )
 
 
