@@ -168,6 +168,7 @@ def serve(
     _require_strong_secret(settings)
     _require_database(settings)
     from api import server
+    from api.heap import freeze_startup_heap
     from api.main import create_app
 
     with _friendly():
@@ -184,6 +185,7 @@ def serve(
             )
             if processes == 1:
                 app = create_app(runtime, run_workers=settings.is_embedded)
+                freeze_startup_heap()
                 server.run(app, host, port, settings.max_header_bytes, 1, settings.access_log)
                 return
         finally:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api import docs, errors, limits, openapi
 from api.admin_pages import routes as admin_pages
 from api.audit.middleware import AuditMiddleware
+from api.heap import freeze_startup_heap
 from api.metrics import CommandMetricsMiddleware, Metrics
 from api.routers import (
     admin,
@@ -48,7 +49,9 @@ def app_from_settings() -> FastAPI:
     settings = get_settings()
     if settings.is_embedded:
         raise RuntimeError("several API processes need PostgreSQL (CARELOOP_DATABASE_URL)")
-    return create_app(Runtime(settings, create_tables=False), owns_runtime=True)
+    app = create_app(Runtime(settings, create_tables=False), owns_runtime=True)
+    freeze_startup_heap()
+    return app
 
 
 def create_app(
