@@ -105,7 +105,7 @@ class _Unit:
     `wake` is held from the start; whoever releases it wakes this unit's caller, and only
     that caller: once the unit is done, or to lead the next group while it is not."""
 
-    __slots__ = ("done", "error", "events", "ids", "tracking", "wake")
+    __slots__ = ("done", "error", "events", "ids", "lead", "tracking", "wake")
 
     def __init__(self, events: list[StoredEvent], tracking: Tracking | None) -> None:
         self.events = events
@@ -113,6 +113,7 @@ class _Unit:
         self.ids: list[int] | None = None
         self.error: BaseException | None = None
         self.done = False
+        self.lead = False  # handed the lead of the next group
         self.wake = threading.Lock()
         self.wake.acquire()
 
@@ -241,10 +242,29 @@ class GroupCommitApplicationRecorder(PostgresApplicationRecorder):
             leads = not self._leading
             self._leading = True
         if not leads:
-            unit.wake.acquire()  # released once done, or to lead (then first in the queue)
+            try:
+                unit.wake.acquire()  # released once done, or to lead (first in the queue)
+            except BaseException:  # Ctrl-C while waiting, in the main thread
+                self._withdraw(unit)
+                raise
             if unit.done:
                 return
         self._lead()
+
+    def _withdraw(self, unit: _Unit) -> None:
+        """A follower interrupted while it waited: its unit leaves the queue (if no group
+        took it yet), and a lead handed to it passes on, so nobody waits for it."""
+        with self._group_lock:
+            if any(queued is unit for queued in self._queue):
+                self._queue.remove(unit)
+            successor = None
+            if unit.lead:
+                successor = self._queue[0] if self._queue else None
+                if successor is not None:
+                    successor.lead = True
+                self._leading = successor is not None
+        if successor is not None:
+            successor.wake.release()
 
     def _lead(self) -> None:
         """Commit one group (the head of the queue: this caller's unit and those queued
@@ -261,6 +281,8 @@ class GroupCommitApplicationRecorder(PostgresApplicationRecorder):
                     member.fail(PersistenceError("group commit interrupted"))
             with self._group_lock:
                 successor = self._queue[0] if self._queue else None
+                if successor is not None:
+                    successor.lead = True
                 self._leading = successor is not None
             for member in group:
                 member.wake.release()  # the leader's own lock too: nobody waits on it

@@ -8,6 +8,7 @@ meanwhile queue behind it, and when the lock is released they all go as the next
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import uuid
@@ -286,3 +287,44 @@ def test_a_queue_longer_than_one_group_is_led_on_by_the_next_in_line(
     assert recorder.groups_committed - groups_before == 4
     assert recorder._leading is False and recorder._queue == []
     assert len({o.ids[0] for o in outcomes}) == 7
+
+
+class Interrupted(BaseException):
+    """What Ctrl-C raises in the main thread, without pytest's own SIGINT handling."""
+
+
+def test_a_follower_interrupted_while_it_waits_leaves_the_queue_and_nobody_hangs(
+    rt: Runtime,
+) -> None:
+    recorder = recorder_of(rt)
+    first, withdrawn, later = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
+    url = rt.settings.database_url
+    assert url
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        with psycopg.connect(url) as holder:
+            holder.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
+            leader = threading.Thread(target=recorder.insert_events, args=([event(first, 1)],))
+            leader.start()
+            wait_until(lambda: recorder._leading)  # the leader waits on the table lock
+            main = threading.main_thread().ident
+            assert main == threading.get_ident()
+            timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+            timer.start()
+            with pytest.raises(Interrupted):
+                recorder.insert_events([event(withdrawn, 1)])  # a follower, in this thread
+            assert recorder._queue == []
+            holder.rollback()
+        leader.join(timeout=10)
+        assert not leader.is_alive()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert recorder.insert_events([event(later, 1)])  # leads at once: nobody holds the lead
+    assert recorder._leading is False
+    assert recorder.select_events(withdrawn) == []
+    assert len(recorder.select_events(first)) == 1
