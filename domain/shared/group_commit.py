@@ -36,6 +36,7 @@ event log imports this module only when it runs on PostgreSQL
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any, cast
@@ -105,10 +106,10 @@ class _Unit:
     `wake` is held from the start; whoever releases it wakes this unit's caller, and only
     that caller: once the unit is done, or to lead the next group while it is not."""
 
-    __slots__ = ("done", "error", "events", "ids", "lead", "tracking", "wake")
+    __slots__ = ("done", "error", "ids", "insert", "lead", "tracking", "wake")
 
-    def __init__(self, events: list[StoredEvent], tracking: Tracking | None) -> None:
-        self.events = events
+    def __init__(self, insert: tuple[_Query, Any] | None, tracking: Tracking | None) -> None:
+        self.insert = insert  # the events' statement and parameters; None: no events
         self.tracking = tracking
         self.ids: list[int] | None = None
         self.error: BaseException | None = None
@@ -146,7 +147,7 @@ class _Statements:
         ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
         self._values: dict[int, bytes] = {}
 
-    def insert(self, events: list[StoredEvent]) -> tuple[_Query, Any]:
+    def insert(self, events: Sequence[StoredEvent]) -> tuple[_Query, Any]:
         n = len(events)
         if n > self.values_rows:
             recorder = self.recorder
@@ -225,7 +226,9 @@ class GroupCommitApplicationRecorder(PostgresApplicationRecorder):
         tracking = self._tracking_of(kwargs)
         if not stored_events and tracking is None:
             return None
-        unit = _Unit(list(stored_events), tracking)
+        # Built in the caller's thread, so the leader only sends.
+        insert = self._statements.insert(stored_events) if stored_events else None
+        unit = _Unit(insert, tracking)
         self._submit(unit)
         if unit.error is not None:
             raise unit.error
@@ -255,16 +258,20 @@ class GroupCommitApplicationRecorder(PostgresApplicationRecorder):
         """A follower interrupted while it waited: its unit leaves the queue (if no group
         took it yet), and a lead handed to it passes on, so nobody waits for it."""
         with self._group_lock:
-            if any(queued is unit for queued in self._queue):
+            with contextlib.suppress(ValueError):  # a group took it already
                 self._queue.remove(unit)
-            successor = None
-            if unit.lead:
-                successor = self._queue[0] if self._queue else None
-                if successor is not None:
-                    successor.lead = True
-                self._leading = successor is not None
+            successor = self._pass_lead() if unit.lead else None
         if successor is not None:
             successor.wake.release()
+
+    def _pass_lead(self) -> _Unit | None:
+        """Under the group lock: the first unit still queued, marked to lead the next
+        group, or None, and then no group is in flight."""
+        successor = self._queue[0] if self._queue else None
+        if successor is not None:
+            successor.lead = True
+        self._leading = successor is not None
+        return successor
 
     def _lead(self) -> None:
         """Commit one group (the head of the queue: this caller's unit and those queued
@@ -280,10 +287,7 @@ class GroupCommitApplicationRecorder(PostgresApplicationRecorder):
                 if not member.done:  # only if the leader itself was interrupted
                     member.fail(PersistenceError("group commit interrupted"))
             with self._group_lock:
-                successor = self._queue[0] if self._queue else None
-                if successor is not None:
-                    successor.lead = True
-                self._leading = successor is not None
+                successor = self._pass_lead()
             for member in group:
                 member.wake.release()  # the leader's own lock too: nobody waits on it
             if successor is not None:
@@ -338,13 +342,13 @@ class GroupCommitApplicationRecorder(PostgresApplicationRecorder):
                     for unit in units:
                         if unit.tracking is not None:
                             send(*self._tracking_statement(unit.tracking), unit, "tracking")
-                    if any(unit.events for unit in units):
+                    if any(unit.insert for unit in units):
                         for lock_statement in statements.lock:
                             send(lock_statement, None, None, "lock")
                         send(statements.notify, None, None, "notify")
                         for unit in units:
-                            if unit.events:
-                                send(*statements.insert(unit.events), unit, "events")
+                            if unit.insert is not None:
+                                send(*unit.insert, unit, "events")
                     send(statements.commit, None, None, "commit")
                     pipeline.sync()
             except psycopg.Error as error:
